@@ -1,0 +1,1 @@
+"""Metrics: POPE/closed-form accuracy, relative preference, EMID, representation JSD."""

@@ -1,0 +1,43 @@
+"""The model-adapter protocol: generate answers (and optionally hidden states) for a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from robustbench_mllm.registry import Registry
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_new_tokens: int = 1024
+    temperature: float = 0.0  # 0 means greedy
+    batch_size: int = 1
+
+
+class ModelAdapter(Protocol):
+    def generate(
+        self, batch: Sequence[tuple[Image.Image, str]], params: GenerationParams
+    ) -> list[str]: ...
+
+    def describe(self) -> dict[str, Any]:
+        """What results files record about the model (never secrets)."""
+        ...
+
+
+class HiddenStateAdapter(ModelAdapter, Protocol):
+    def hidden_states(self, batch: Sequence[tuple[Image.Image, str]], layer: int) -> np.ndarray:
+        """(batch, hidden) states of decoder layer ``layer`` at the last input token."""
+        ...
+
+
+AdapterFactory = Callable[..., ModelAdapter]
+model_registry: Registry[AdapterFactory] = Registry("model adapter")
+
+
+def register_model(name: str) -> Callable[[AdapterFactory], AdapterFactory]:
+    return model_registry.register(name)

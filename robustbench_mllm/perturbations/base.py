@@ -1,0 +1,57 @@
+"""The perturbation protocol and its registry.
+
+A perturbation is pure: ``apply(value, severity, rng)`` takes an RGB uint8 array (visual) or a str
+(text) and returns the same kind; all randomness comes from ``rng``, which the caller derives with
+``seeding.make_rng(seed, name, severity, image_or_item_id)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from robustbench_mllm.registry import Registry
+
+PerturbationModality = Literal["visual", "text"]
+SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+
+class Perturbation:
+    """Base class; subclasses set the class attributes and implement ``apply`` and ``params``."""
+
+    name: ClassVar[str] = ""
+    modality: ClassVar[PerturbationModality]
+    category: ClassVar[str]
+
+    def params(self, severity: int) -> str:
+        """Human-readable parameters at ``severity`` (shown by ``robust-mllm list perturbations``)."""
+        raise NotImplementedError
+
+    def apply(self, value: Any, severity: int, rng: np.random.Generator) -> Any:
+        raise NotImplementedError
+
+    def prepare(self, values: Sequence[Any], severity: int) -> None:
+        """Optional batch hook called once with every value before ``apply`` (translation uses it
+        to fetch all translations concurrently). Default: nothing to do."""
+
+
+perturbation_registry: Registry[Perturbation] = Registry("perturbation")
+
+
+def register_perturbation(name: str) -> Callable[[type[Perturbation]], type[Perturbation]]:
+    """Class decorator: instantiates the class once and registers the instance under ``name``."""
+
+    def decorator(cls: type[Perturbation]) -> type[Perturbation]:
+        cls.name = name
+        perturbation_registry.register(name)(cls())
+        return cls
+
+    return decorator
+
+
+def check_severity(severity: int) -> int:
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
+    return severity

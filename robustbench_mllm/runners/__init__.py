@@ -1,0 +1,1 @@
+"""Long-running stages: generate, evaluate."""

@@ -1,0 +1,1 @@
+"""Vittle trainer."""

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create (or reuse) a virtual environment and install robust-mllm into it from this checkout.
+# Usage: scripts/setup.sh [VENV_DIR] [EXTRAS]     e.g. scripts/setup.sh .venv test
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv=${1:-"$here/.venv"}
+extras=${2:-}
+python3 -m venv "$venv"
+pip="$venv/bin/python -m pip"
+$pip install -q --upgrade pip
+# The CPU build of torch; a bare "torch" requirement would pull several GB of CUDA packages.
+$pip install -q "torch==2.13.0"
+if [ -n "$extras" ]; then $pip install -q -e "$here[$extras]"; else $pip install -q -e "$here"; fi
+# imagecorruptions-imaug depends on opencv-python (needs libGL); both wheels ship the same cv2
+# package, so remove the GUI build and restore the headless one's files.
+if $pip show -q opencv-python >/dev/null 2>&1; then
+  $pip uninstall -q -y opencv-python
+  $pip install -q --force-reinstall --no-deps "opencv-python-headless>=4.8"
+fi
+echo "robust-mllm installed in $venv"
