@@ -114,10 +114,10 @@ class VariantSpec:
         if len(parts) != 1:
             raise ValueError(f"bad variant name {name!r}: at most one visual and one text part")
         if text_names is None:
-            from robustbench_mllm.perturbations import perturbation_registry
+            from robustbench_mllm.registries import load_registry
 
             text_names = frozenset(
-                n for n, p in perturbation_registry.items() if p.modality == "text"
+                n for n, p in load_registry("perturbations").items() if p.modality == "text"
             )
         if parts[0] in text_names:
             return cls(text=parts[0], severity=severity, seed=seed)
