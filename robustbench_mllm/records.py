@@ -150,6 +150,7 @@ class Judgment:
     reference_score: float | None = None
     model_score: float | None = None
     failure: str | None = None
+    category: str = ""  # the item's category (conv/detail/complex), for per-category scores
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

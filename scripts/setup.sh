@@ -17,4 +17,13 @@ if $pip show -q opencv-python >/dev/null 2>&1; then
   $pip uninstall -q -y opencv-python
   $pip install -q --force-reinstall --no-deps "opencv-python-headless>=4.8"
 fi
+# word_insert draws synonyms from WordNet 3.0 (Debian's wordnet-base; no PyPI package ships it).
+if [ ! -e /usr/share/wordnet/index.noun ] && [ -z "${ROBUST_MLLM_WORDNET_DIR:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null
+  else
+    echo "note: word_insert needs WordNet: run 'sudo apt-get install wordnet-base'" \
+         "or set ROBUST_MLLM_WORDNET_DIR to a WordNet 3.0 dict folder" >&2
+  fi
+fi
 echo "robust-mllm installed in $venv"

@@ -19,6 +19,18 @@ class GenerationParams:
     batch_size: int = 1
 
 
+class PartialGenerationError(RuntimeError):
+    """Some items of a batch got no answer (e.g. an API call failed after its retries).
+
+    ``answers`` aligns with the batch, None where an item failed; the runner keeps the others and
+    a rerun retries the failed ones."""
+
+    def __init__(self, answers: list[str | None], errors: list[str]) -> None:
+        super().__init__(f"{len(errors)} item(s) failed: {errors[0] if errors else ''}")
+        self.answers = answers
+        self.errors = errors
+
+
 class ModelAdapter(Protocol):
     def generate(
         self, batch: Sequence[tuple[Image.Image, str]], params: GenerationParams

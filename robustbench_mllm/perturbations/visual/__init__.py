@@ -1,0 +1,25 @@
+"""The 9 ImageNet-C visual corruptions of the Vittle benchmark, severities 1-5, each with a fast
+NumPy/OpenCV engine (``apply``) and the imagecorruptions reference engine (``apply_reference``).
+
+Importing this package registers them (it imports OpenCV; keep it off the CLI's ``--help`` path).
+"""
+
+from robustbench_mllm.perturbations.visual import blur, fog, frost, noise, tone
+from robustbench_mllm.perturbations.visual.engine import ENGINES, VisualCorruption, VisualEngine
+
+VISUAL_PERTURBATIONS: tuple[str, ...] = (
+    "defocus_blur", "zoom_blur", "contrast", "brightness", "fog", "frost",
+    "gaussian_noise", "shot_noise", "speckle_noise",
+)  # fmt: skip
+
+__all__ = [
+    "ENGINES",
+    "VISUAL_PERTURBATIONS",
+    "VisualCorruption",
+    "VisualEngine",
+    "blur",
+    "fog",
+    "frost",
+    "noise",
+    "tone",
+]

@@ -1,0 +1,94 @@
+"""Fog: a diamond-square plasma fractal added to the image, then the range rescaled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from robustbench_mllm.perturbations.base import register_perturbation
+from robustbench_mllm.perturbations.visual.engine import VisualCorruption
+from robustbench_mllm.perturbations.visual.pixels import to_uint8
+
+# ``uniform(low, high, shape)``: the fractal's only source of randomness (tests plug in NumPy's
+# legacy generator to reproduce the reference's fractal exactly).
+UniformDraw = Callable[[float, float, tuple[int, ...]], np.ndarray]
+
+
+def next_power_of_2(n: int) -> int:
+    return 1 if n <= 1 else 1 << (n - 1).bit_length()
+
+
+def plasma_fractal(size: int, decay: float, uniform: UniformDraw) -> np.ndarray:
+    """A ``size`` x ``size`` (a power of two) height map in [0, 1] by the diamond-square algorithm
+    on a torus, as imagecorruptions builds it: each new point is the mean of its 4 neighbours plus
+    ``wibble * U(-wibble, wibble)`` (the amplitude is wibble squared, a quirk we keep because it
+    sets the fog's texture), with ``wibble`` starting at 100 and divided by ``decay`` per level."""
+    if size & (size - 1):
+        raise ValueError(f"plasma fractal size must be a power of two, got {size}")
+    grid = np.zeros((size, size), dtype=np.float32)
+    step = size
+    wibble = 100.0
+
+    def jittered_mean(total: np.ndarray) -> np.ndarray:
+        noise = uniform(-wibble, wibble, total.shape).astype(np.float32, copy=False)
+        return total / 4 + np.float32(wibble) * noise
+
+    while step >= 2:
+        half = step // 2
+        # Squares: centre of each cell from its 4 corners.
+        corners = grid[0:size:step, 0:size:step]
+        around = corners + np.roll(corners, -1, axis=0)
+        around += np.roll(around, -1, axis=1)
+        grid[half:size:step, half:size:step] = jittered_mean(around)
+        # Diamonds: edge midpoints from the 2 adjacent corners and the 2 adjacent centres.
+        centres = grid[half:size:step, half:size:step]
+        corners = grid[0:size:step, 0:size:step]
+        left = (centres + np.roll(centres, 1, axis=0)) + (corners + np.roll(corners, -1, axis=1))
+        grid[0:size:step, half:size:step] = jittered_mean(left)
+        top = (centres + np.roll(centres, 1, axis=1)) + (corners + np.roll(corners, -1, axis=0))
+        grid[half:size:step, 0:size:step] = jittered_mean(top)
+        step = half
+        wibble /= decay
+    grid -= grid.min()
+    peak = grid.max()
+    return grid / peak if peak > 0 else grid
+
+
+def fog_size(height: int, width: int) -> int:
+    """The fractal's side: the next power of two of the image's largest dimension (the reference
+    takes the max over (H, W, 3), so even a 1x1 image gets a 4x4 map)."""
+    return next_power_of_2(max(height, width, 3))
+
+
+def add_fog(img: np.ndarray, level: dict[str, Any], fractal: np.ndarray) -> np.ndarray:
+    """``(x + thickness * fractal) * max(x) / (max(x) + thickness)`` with x in [0, 1]."""
+    height, width, _ = img.shape
+    thickness = np.float32(level["thickness"])
+    brightest = np.float32(img.max()) / np.float32(255.0)
+    fogged = img.astype(np.float32)
+    fogged += (np.float32(255.0) * thickness) * fractal[:height, :width, None]
+    fogged *= brightest / (brightest + thickness)
+    return to_uint8(fogged)
+
+
+@register_perturbation("fog")
+class Fog(VisualCorruption):
+    """Plasma-fractal haze; ``thickness`` scales the fractal, ``decay`` sets its roughness."""
+
+    category = "weather"
+    levels = tuple(
+        {"thickness": thickness, "decay": decay}
+        for thickness, decay in ((1.5, 2.0), (2.0, 2.0), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))
+    )
+
+    def corrupt(
+        self, img: np.ndarray, level: dict[str, Any], rng: np.random.Generator
+    ) -> np.ndarray:
+        def uniform(low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
+            draws = rng.random(shape, dtype=np.float32)
+            return draws * np.float32(high - low) + np.float32(low)
+
+        size = fog_size(*img.shape[:2])
+        return add_fog(img, level, plasma_fractal(size, level["decay"], uniform))

@@ -1,0 +1,1 @@
+"""Publishing generated suites: the Hub dataset repo with its card, and lmms-eval task files."""

@@ -1,0 +1,95 @@
+"""Publish a generated suite as one Hub dataset repo: stage the folder, then upload it whole.
+
+The staged folder is exactly what goes up: each variant's generated parquet, byte for byte (so the
+manifest's sha256 checks the uploaded file; its ``datasets`` schema metadata keeps the image
+column a ``datasets.Image``), at ``<config>/test-00000-of-00001.parquet`` as ``push_to_hub`` would
+lay it out, plus the rendered card as README.md. ``--dry-run DIR`` stops after staging into DIR;
+otherwise one ``upload_folder`` commit sends the staged folder, so a repo never holds half a suite
+or a card that disagrees with its files (``push_to_hub`` would make one commit per config, each
+rewriting the README).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from robustbench_mllm import __version__
+from robustbench_mllm.io_utils import atomic_write_text
+from robustbench_mllm.publish.card import render_card
+from robustbench_mllm.publish.configs import HubConfig, plan_configs
+
+TOKEN_ENV = "HF_TOKEN"
+
+
+class MissingTokenError(RuntimeError):
+    """No Hub token in the environment (the only place a token is read from)."""
+
+
+@dataclass(frozen=True)
+class Staged:
+    folder: Path
+    configs: tuple[HubConfig, ...]
+
+
+def stage(generated: Path, repo_id: str, folder: Path, pretty_name: str | None = None) -> Staged:
+    """Write the repo's files into ``folder`` (created; files already there are replaced)."""
+    configs = plan_configs(generated)
+    folder.mkdir(parents=True, exist_ok=True)
+    for config in configs:
+        target = folder / config.path_in_repo
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(config.source_file, target)
+    atomic_write_text(folder / "README.md", render_card(generated, configs, repo_id, pretty_name))
+    return Staged(folder, tuple(configs))
+
+
+def hub_token() -> str:
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise MissingTokenError(f"set {TOKEN_ENV} to a Hub token with write access (or use --dry-run DIR)")
+    return token
+
+
+def default_api(token: str) -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi(token=token, library_name="robust-mllm", library_version=__version__)
+
+
+def upload(staged: Staged, repo_id: str, *, private: bool,
+           api_factory: Callable[[str], Any] | None = None) -> str:
+    """Create the dataset repo if needed and upload the staged folder in one commit; returns the
+    commit URL (or whatever the API returns for it). ``api_factory(token)`` builds the HfApi."""
+    api = (api_factory or default_api)(hub_token())
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    result = api.upload_folder(
+        repo_id=repo_id, repo_type="dataset", folder_path=str(staged.folder),
+        commit_message=f"robust-mllm {__version__}: {len(staged.configs)} configs",
+        # Configs removed from the suite since the last upload must not linger in the repo.
+        delete_patterns=["*/test-*.parquet"],
+    )
+    return str(getattr(result, "commit_url", result))
+
+
+def publish(generated: Path, repo_id: str, *, private: bool = False, dry_run: Path | None = None,
+            pretty_name: str | None = None, api_factory: Callable[[str], Any] | None = None) -> Staged | str:
+    """Stage into ``dry_run`` and stop there, or stage into a temporary folder and upload it."""
+    _check_repo_id(repo_id)
+    if dry_run is not None:
+        return stage(generated, repo_id, Path(dry_run), pretty_name)
+    hub_token()  # fail before copying gigabytes when there is no token
+    with tempfile.TemporaryDirectory(prefix="robust-mllm-publish-") as tmp:
+        return upload(stage(generated, repo_id, Path(tmp), pretty_name), repo_id, private=private,
+                      api_factory=api_factory)
+
+
+def _check_repo_id(repo_id: str) -> None:
+    parts = repo_id.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"--repo-id {repo_id!r}: expected OWNER/NAME")

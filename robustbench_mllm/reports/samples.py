@@ -1,0 +1,93 @@
+"""Sample material for the HTML report: one item's image under every variant (thumbnails from the
+generated parquet) and clean vs perturbed answers of each model on a few items."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from robustbench_mllm.reports.item_scores import YES_NO, pope_answer
+from robustbench_mllm.reports.run_data import Run, read_item_table
+
+THUMBNAIL_PX = 256
+REFERENCE_CHARS = 240  # long reference answers are clipped in the answer tables
+
+
+@dataclass(frozen=True)
+class Tile:
+    variant: str
+    question: str
+    mime: str
+    data: str  # base64
+
+
+@dataclass(frozen=True)
+class Gallery:
+    dataset: str
+    image_id: str
+    tiles: tuple[Tile, ...]
+
+
+def gallery(data_dir: Path, dataset: str) -> Gallery | None:
+    """The first clean item's image in every variant (the ``gallery`` command's grid, rows =
+    perturbations, columns = severities), as base64 PNG thumbnails."""
+    from robustbench_mllm.reports.gallery import collect_grid
+
+    rows = read_item_table(data_dir, dataset, "clean")
+    if not rows:
+        return None
+    grid = collect_grid(data_dir, str(rows[0]["id"]), dataset)
+    tiles = tuple(Tile(cell.variant, cell.question, "image/png", _thumbnail(cell.image))
+                  for perturbation in grid.rows for severity in grid.columns
+                  if (cell := grid.cells.get((perturbation, severity))) is not None)
+    return Gallery(dataset, str(rows[0]["image_id"]), tiles)
+
+
+def _thumbnail(data: bytes) -> str:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image = image.convert("RGB")
+        image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def answer_rows(runs: Sequence[Run], dataset: str, variant: str, limit: int) -> dict[str, Any] | None:
+    """The first ``limit`` items of a perturbed variant with each model's clean and perturbed
+    answers; yes/no answers are marked right or wrong by the evaluate stage's rule."""
+    data_dir = next((r.data_dir for r in runs if r.data_dir is not None), None)
+    if data_dir is None:
+        return None
+    rows = read_item_table(data_dir, dataset, variant)[:limit]
+    clean_rows = {r["id"]: r for r in read_item_table(data_dir, dataset, "clean")}
+    if not rows:
+        return None
+    answers = [(run.answers(dataset, "clean"), run.answers(dataset, variant)) for run in runs]
+    out = []
+    for row in rows:
+        label = str(row.get("label") or "")
+        cells = []
+        for clean, perturbed in answers:
+            a, b = clean.get(row["id"], "–"), perturbed.get(row["id"], "–")
+            cells.append({"clean": a, "perturbed": b, "clean_class": _mark(a, label),
+                          "perturbed_class": _mark(b, label)})
+        clean_question = clean_rows.get(row["id"], row).get("question", "")
+        out.append({"id": row["id"], "question": row.get("question", ""), "clean_question": clean_question,
+                    "label": label or _clip(str(row.get("reference_answer") or "")), "cells": cells})
+    return {"dataset": dataset, "variant": variant, "models": [r.label for r in runs], "rows": out}
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= REFERENCE_CHARS else text[: REFERENCE_CHARS - 1].rstrip() + "…"
+
+
+def _mark(answer: str, label: str) -> str:
+    if label.lower() not in YES_NO or answer == "–":
+        return ""
+    return "right" if pope_answer(answer) == label.lower() else "wrong"

@@ -1,0 +1,197 @@
+"""``robust-mllm evaluate``: answer every item of the generated variants with one model, resumably.
+
+Per variant the items still missing from ``RUN/predictions/<dataset>/<variant>.jsonl`` are
+answered in batches and appended (fsynced) after each batch, so a rerun, or a run after kill -9,
+only does what is left; a finished run loads no model at all. ``RUN/run.json`` pins the model,
+adapter, data (manifest hash) and parameters; a rerun with different ones is refused instead of
+mixing answers. ``results.json`` gets the judge-free metrics in its ``evaluate`` section.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from robustbench_mllm.io_utils import DataFormatError, atomic_write_json, read_json
+from robustbench_mllm.layout import RUN_INFO, predictions_file
+from robustbench_mllm.models.base import GenerationParams, ModelAdapter, PartialGenerationError
+from robustbench_mllm.models.options import LoadOptions
+from robustbench_mllm.records import Item, Prediction
+from robustbench_mllm.runners.evaluate_scoring import DEFAULT_MAX_NEW_TOKENS, Task, prompt_for, task_of
+from robustbench_mllm.runners.evaluate_store import Shard, append_predictions, read_predictions
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    model: str
+    data: Path
+    out: Path
+    adapter: str | None = None
+    variants: tuple[str, ...] = ()  # empty: all present
+    datasets: tuple[str, ...] = ()
+    batch_size: int = 8
+    max_new_tokens: int | None = None  # None: per task (DEFAULT_MAX_NEW_TOKENS)
+    temperature: float = 0.0
+    limit: int | None = None  # first N items of each variant
+    shard: Shard = field(default_factory=Shard)
+    options: LoadOptions = field(default_factory=LoadOptions)
+
+    def identity(self) -> dict[str, Any]:
+        """What must not change between the invocations that fill one run folder."""
+        options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.options).items()}
+        for transient in ("device", "base_url", "api_key_env", "concurrency", "max_retries", "timeout_s"):
+            options.pop(transient)  # where and how fast it runs does not change the answers
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "limit": self.limit,
+            "shard": str(self.shard),
+            "options": options,
+        }
+
+
+@dataclass(frozen=True)
+class VariantWork:
+    dataset: str
+    variant: str
+    task: Task
+    items: tuple[Item, ...]  # selected by --limit and --shard
+    todo: tuple[Item, ...]  # of those, not yet answered
+
+
+@dataclass
+class EvaluateOutcome:
+    generated: int = 0
+    skipped: int = 0
+    failed: int = 0  # items left without an answer (a rerun retries them)
+    errors: list[str] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def select_items(items: Sequence[Item], limit: int | None, shard: Shard) -> tuple[Item, ...]:
+    limited = items[:limit] if limit is not None else items
+    return tuple(item for item in limited if shard.selects(item))
+
+
+def plan(config: EvaluateConfig) -> list[VariantWork]:
+    from robustbench_mllm.sources.generated import list_variants, load_items
+
+    present = list_variants(config.data)
+    for name, wanted, known in (
+        ("--datasets", config.datasets, set(present)),
+        ("--variants", config.variants, {v for vs in present.values() for v in vs}),
+    ):
+        missing = sorted(set(wanted) - known)
+        if missing:
+            raise ValueError(f"{name}: {missing} not in {config.data} (present: {sorted(known)})")
+    work = []
+    for dataset, variants in present.items():
+        if config.datasets and dataset not in config.datasets:
+            continue
+        for variant in variants:
+            if config.variants and variant not in config.variants:
+                continue
+            items = select_items(load_items(config.data, dataset, variant), config.limit, config.shard)
+            task = task_of(items, f"{config.data}/{dataset}/{variant}")
+            done = read_predictions(predictions_file(config.out, dataset, variant))
+            todo = tuple(item for item in items if item.id not in done)
+            work.append(VariantWork(dataset, variant, task, items, todo))
+    return work
+
+
+def check_run_info(config: EvaluateConfig, adapter_name: str, manifest: str) -> dict[str, Any]:
+    """The run.json content for this invocation; refuses a run folder made with other settings."""
+    info = {
+        "model": config.model,
+        "adapter_name": adapter_name,
+        "data": str(Path(config.data).resolve()),
+        "manifest_sha256": manifest,
+        "params": config.identity(),
+    }
+    path = Path(config.out) / RUN_INFO
+    if path.is_file():
+        previous = read_json(path)
+        for key in ("model", "adapter_name", "manifest_sha256", "params"):
+            if previous.get(key) != info[key]:
+                raise DataFormatError(
+                    f"{path}: this run folder was made with {key}={previous.get(key)!r}, now "
+                    f"{info[key]!r}; use another --out (or delete the folder) instead of mixing answers"
+                )
+        info["adapter"] = previous.get("adapter")
+    return info
+
+
+def decode_image(item: Item, where: str) -> Image.Image:
+    try:
+        source = item.image if isinstance(item.image, (str, Path)) else io.BytesIO(item.image or b"")
+        with Image.open(source) as image:
+            return image.convert("RGB")
+    except Exception as exc:  # noqa: BLE001 (any decoder failure becomes one clear message)
+        raise DataFormatError(f"{where}: item {item.id!r}: field 'image' cannot be decoded ({exc})") from None
+
+
+def run_evaluate(
+    config: EvaluateConfig, adapter: ModelAdapter | None = None, *, show_progress: bool = True
+) -> EvaluateOutcome:
+    """Answer what is missing, then score everything the run folder holds."""
+    from robustbench_mllm.models.detect import detect_adapter, load_adapter
+    from robustbench_mllm.runners.evaluate_report import score_run
+    from robustbench_mllm.sources.generated import manifest_sha256
+
+    if config.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {config.batch_size}")
+    adapter_name = config.adapter or detect_adapter(config.model, config.options.base_url)
+    info = check_run_info(config, adapter_name, manifest_sha256(config.data))
+    work = plan(config)
+    outcome = EvaluateOutcome(skipped=sum(len(w.items) - len(w.todo) for w in work))
+    todo_total = sum(len(w.todo) for w in work)
+    if todo_total:
+        adapter = adapter or load_adapter(config.model, config.options, adapter_name)
+        info["adapter"] = adapter.describe()
+    atomic_write_json(Path(config.out) / RUN_INFO, info)
+    if todo_total:
+        _generate_all(config, adapter, work, todo_total, show_progress, outcome)  # type: ignore[arg-type]
+    outcome.results = score_run(config.out, config.data, config.limit, config.shard, info)
+    return outcome
+
+
+def _generate_all(
+    config: EvaluateConfig, adapter: ModelAdapter, work: list[VariantWork], total: int, show: bool,
+    outcome: EvaluateOutcome,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show) as progress:
+        bar = progress.add_task("evaluate", total=total)
+        for unit in work:
+            max_new = config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[unit.task]
+            params = GenerationParams(max_new_tokens=max_new, temperature=config.temperature,
+                                      batch_size=config.batch_size)
+            target = predictions_file(config.out, unit.dataset, unit.variant)
+            where = f"{config.data}/{unit.dataset}/{unit.variant}"
+            progress.update(bar, description=f"{unit.dataset}/{unit.variant}")
+            for start in range(0, len(unit.todo), config.batch_size):
+                chunk = unit.todo[start : start + config.batch_size]
+                batch = [(decode_image(item, where), prompt_for(item, unit.task)) for item in chunk]
+                try:
+                    answers: list[str | None] = list(adapter.generate(batch, params))
+                except PartialGenerationError as exc:  # keep what did come back
+                    answers = exc.answers
+                    outcome.errors.extend(exc.errors)
+                if len(answers) != len(chunk):
+                    raise RuntimeError(f"adapter returned {len(answers)} answers for {len(chunk)} items")
+                kept = [
+                    Prediction(item.id, unit.dataset, unit.variant, answer)
+                    for item, answer in zip(chunk, answers)
+                    if answer is not None
+                ]
+                append_predictions(target, kept)
+                outcome.generated += len(kept)
+                outcome.failed += len(chunk) - len(kept)
+                progress.advance(bar, len(chunk))

@@ -1,0 +1,97 @@
+"""``OUT/manifest.json`` and ``OUT/failures.jsonl``.
+
+The manifest holds no timestamps or timings: the same command twice gives a byte-identical
+manifest, and its sha256 (``sources.generated.manifest_sha256``) pins the whole data set. It is
+written first with ``complete: false`` (so a resumed run can check that it continues the same
+generation), and rewritten from the files on disk when the run finishes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from robustbench_mllm import __version__
+from robustbench_mllm.io_utils import DataFormatError, atomic_write_json, atomic_write_text, read_json, sha256_file
+from robustbench_mllm.layout import FAILURES, MANIFEST, variant_file
+from robustbench_mllm.records import VariantSpec
+from robustbench_mllm.sources.base import SourceInfo
+
+MANIFEST_VERSION = 1
+
+
+def check_resumable(out: Path, identity: dict[str, Any]) -> None:
+    """Refuse to mix generations: an existing manifest must have the same identity parameters."""
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        return
+    previous = read_json(path).get("parameters")
+    if previous != identity:
+        changed = sorted(k for k in set(identity) | set(previous or {}) if (previous or {}).get(k) != identity.get(k))
+        raise DataFormatError(
+            f"{path}: this folder was generated with different parameters ({', '.join(changed)}); "
+            "use another --out or delete the folder"
+        )
+
+
+def write_failures(out: Path, failures: Sequence[dict[str, Any]]) -> None:
+    """All failures of this generation, sorted, written whole (a rerun writes the same bytes)."""
+    ordered = sorted(failures, key=lambda f: (f["dataset"], f["image_id"], f["item_id"]))
+    lines = "".join(json.dumps(f, ensure_ascii=False, sort_keys=True) + "\n" for f in ordered)
+    atomic_write_text(Path(out) / FAILURES, lines)
+
+
+def _variant_entry(out: Path, dataset: str, variant: str, seed: int) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    path = variant_file(out, dataset, variant)
+    spec = VariantSpec.parse(variant, seed=seed)
+    return {
+        "file": path.relative_to(out).as_posix(),
+        "rows": pq.ParquetFile(str(path)).metadata.num_rows,
+        "sha256": sha256_file(path),
+        "modality": spec.modality,
+        "perturbation": spec.perturbation,
+        "severity": 0 if spec.modality == "clean" else spec.severity,
+    }
+
+
+def build_manifest(
+    out: Path, identity: dict[str, Any], infos: Sequence[SourceInfo], items: dict[str, int], complete: bool
+) -> dict[str, Any]:
+    from robustbench_mllm.sources.generated import list_variants
+
+    out = Path(out)
+    present = list_variants(out) if complete else {}
+    datasets = {
+        info.dataset: {
+            "task": info.task,
+            "license": info.license,
+            "citation": info.citation,
+            "homepage": info.homepage,
+            "items": items.get(info.dataset, 0),
+            "variants": {
+                v: _variant_entry(out, info.dataset, v, identity["seed"]) for v in present.get(info.dataset, [])
+            },
+        }
+        for info in infos
+    }
+    manifest: dict[str, Any] = {
+        "manifest_version": MANIFEST_VERSION,
+        "tool": "robust-mllm",
+        "tool_version": __version__,
+        "complete": complete,
+        "parameters": identity,
+        "datasets": datasets,
+    }
+    failures = out / FAILURES
+    if complete and failures.is_file():
+        count = sum(1 for line in failures.read_text(encoding="utf-8").splitlines() if line.strip())
+        manifest["failures"] = {"file": FAILURES, "count": count, "sha256": sha256_file(failures)}
+    return manifest
+
+
+def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_json(Path(out) / MANIFEST, manifest)

@@ -1,0 +1,183 @@
+"""``robust-mllm represent``: an MLLM's hidden states under shift (the paper's Table 4 analysis).
+
+For every generated variant, the decoder layer-``layer`` state at the last input token of each
+item (adapter ``hidden_states(batch, layer)``) is stored in
+``OUT/hidden_states/layer<L>/<dataset>/<variant>.safetensors`` (tensor ``states``, item ids in the
+metadata), written atomically per variant, so a rerun only computes what is missing. Then, per
+variant against clean: representation JSD (each kind beside its permutation baseline), the paired
+cosine distance per item (summary + histogram PNG) and a 2-D PCA PNG; results section
+"represent".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robustbench_mllm.io_utils import DataFormatError, atomic_write_bytes, atomic_write_json, read_json
+from robustbench_mllm.metrics.distances import distance_summary, paired_cosine_distances
+from robustbench_mllm.metrics.jsd import JSDKind, jsd_with_baseline
+from robustbench_mllm.results import update_results
+
+SECTION = "represent"
+
+
+@dataclass(frozen=True)
+class RepresentConfig:
+    model: str
+    data: Path
+    out: Path
+    layer: int = 24
+    adapter: str | None = None
+    batch_size: int = 8
+    datasets: tuple[str, ...] = ()  # empty: all
+    jsd_kinds: tuple[JSDKind, ...] = ("linear", "gaussian")
+    permutations: int = 20
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class StoredStates:
+    ids: tuple[str, ...]
+    states: np.ndarray  # (n, hidden) float32
+
+
+def states_file(out: Path, layer: int, dataset: str, variant: str) -> Path:
+    return Path(out) / "hidden_states" / f"layer{layer}" / dataset / f"{variant}.safetensors"
+
+
+def save_states(path: Path, stored: StoredStates) -> None:
+    from safetensors.numpy import save
+
+    payload = save({"states": np.ascontiguousarray(stored.states, dtype=np.float32)},
+                   metadata={"ids": json.dumps(list(stored.ids))})
+    atomic_write_bytes(path, payload)
+
+
+def load_states(path: Path) -> StoredStates:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as handle:
+        metadata = handle.metadata() or {}
+        if "ids" not in metadata:
+            raise DataFormatError(f"{path}: metadata field 'ids' missing")
+        states = handle.get_tensor("states")
+    ids = tuple(json.loads(metadata["ids"]))
+    if len(ids) != len(states):
+        raise DataFormatError(f"{path}: {len(ids)} ids for {len(states)} rows")
+    return StoredStates(ids, states)
+
+
+def collect_states(config: RepresentConfig, adapter_factory: Callable[[], Any],
+                   on_items: Callable[[int], None] | None = None) -> dict[str, dict[str, StoredStates]]:
+    """Stored states of every variant, computing (and storing) those not on disk yet; the model is
+    loaded only when something is missing."""
+    from robustbench_mllm.runners.evaluate import decode_image
+    from robustbench_mllm.runners.evaluate_scoring import prompt_for, task_of
+    from robustbench_mllm.sources.generated import list_variants, load_items
+
+    present = list_variants(config.data)
+    unknown = set(config.datasets) - set(present)
+    if unknown:
+        raise ValueError(f"--dataset {sorted(unknown)}: not in {config.data} (have {sorted(present)})")
+    adapter: Any = None
+    found: dict[str, dict[str, StoredStates]] = {}
+    for dataset, variants in present.items():
+        if config.datasets and dataset not in config.datasets:
+            continue
+        for variant in variants:
+            path = states_file(config.out, config.layer, dataset, variant)
+            if not path.is_file():
+                items = load_items(config.data, dataset, variant)
+                where = f"{config.data}/{dataset}/{variant}"
+                task = task_of(items, where)
+                if adapter is None:
+                    adapter = adapter_factory()
+                    if not hasattr(adapter, "hidden_states"):
+                        raise ValueError(f"adapter {type(adapter).__name__} offers no hidden_states")
+                rows = []
+                for start in range(0, len(items), config.batch_size):
+                    chunk = items[start:start + config.batch_size]
+                    batch = [(decode_image(it, where), prompt_for(it, task)) for it in chunk]
+                    rows.append(np.asarray(adapter.hidden_states(batch, config.layer), dtype=np.float32))
+                    if on_items:
+                        on_items(len(chunk))
+                save_states(path, StoredStates(tuple(it.id for it in items), np.vstack(rows)))
+            found.setdefault(dataset, {})[variant] = load_states(path)
+    return found
+
+
+def _paired(clean: StoredStates, shifted: StoredStates) -> tuple[np.ndarray, np.ndarray]:
+    index = {item_id: row for row, item_id in enumerate(shifted.ids)}
+    rows = [(i, index[item_id]) for i, item_id in enumerate(clean.ids) if item_id in index]
+    if not rows:
+        raise ValueError("no item ids shared by the clean and the shifted variant")
+    a, b = zip(*rows)
+    return clean.states[list(a)], shifted.states[list(b)]
+
+
+def analyse(config: RepresentConfig, states: dict[str, dict[str, StoredStates]]) -> dict[str, Any]:
+    """JSD, cosine distances and the two PNGs per dataset; returns the results section."""
+    from robustbench_mllm.metrics.representation_plots import cosine_histograms, pca_scatters
+
+    datasets: dict[str, Any] = {}
+    plots: dict[str, dict[str, str]] = {}
+    for dataset, variants in states.items():
+        if "clean" not in variants:
+            raise ValueError(f"{config.data}/{dataset}: no clean variant to compare against")
+        clean = variants["clean"]
+        rows, distances, shifted_states = {}, {}, {}
+        for variant, stored in variants.items():
+            if variant == "clean":
+                continue
+            a, b = _paired(clean, stored)
+            distances[variant] = paired_cosine_distances(a, b)
+            shifted_states[variant] = b
+            rows[variant] = {
+                "n": len(a),
+                "jsd": {kind: jsd_with_baseline(clean.states, stored.states, kind,
+                                                permutations=config.permutations, seed=config.seed).to_dict()
+                        for kind in config.jsd_kinds},
+                "cosine_distance": distance_summary(distances[variant]),
+            }
+        datasets[dataset] = rows
+        if rows:
+            figures = Path(config.out) / "figures"
+            title = f"{dataset}, layer {config.layer}"
+            plots[dataset] = {
+                "histogram": str(cosine_histograms(distances, title, figures / f"{dataset}_cosine_layer{config.layer}.png")),
+                "pca": str(pca_scatters(clean.states, shifted_states, title, figures / f"{dataset}_pca_layer{config.layer}.png")),
+            }
+    return {"model": config.model, "layer": config.layer, "jsd_kinds": list(config.jsd_kinds),
+            "permutations": config.permutations, "datasets": datasets, "plots": plots}
+
+
+def check_identity(config: RepresentConfig) -> None:
+    """OUT/represent.json pins model and data: stored states from another model are never mixed in."""
+    identity = {"model": config.model, "data": str(Path(config.data).resolve()), "adapter": config.adapter}
+    path = Path(config.out) / "represent.json"
+    if path.is_file():
+        previous = read_json(path)
+        for key, value in identity.items():
+            if previous.get(key) != value:
+                raise DataFormatError(f"{path}: states here were made with {key}={previous.get(key)!r}, "
+                                      f"now {value!r}; use another --out")
+    atomic_write_json(path, identity)
+
+
+def run_represent(config: RepresentConfig, adapter_factory: Callable[[], Any] | None = None,
+                  on_items: Callable[[int], None] | None = None) -> dict[str, Any]:
+    from robustbench_mllm.models.detect import load_adapter
+    from robustbench_mllm.models.options import LoadOptions
+
+    factory = adapter_factory or (lambda: load_adapter(config.model, LoadOptions(device=config.device), config.adapter))
+    check_identity(config)
+    payload = analyse(config, collect_states(config, factory, on_items))
+    update_results(config.out, SECTION, payload)
+    return payload

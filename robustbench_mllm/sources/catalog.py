@@ -1,0 +1,50 @@
+"""Suites: which sources ``robust-mllm generate --suite ... [--source ...] [--images ...]`` reads.
+
+- ``sample``: the embedded scikit-image suite (``sample_lbcoco`` + ``sample_pope``).
+- ``lbcoco``: the LLaVA qa90 files in ``--source DIR`` with COCO images in ``--images DIR``;
+  without ``--images``, ``--source`` is a Hub id or local copy (default ``lmms-lab/llava-bench-coco``).
+- ``pope``: ``coco_pope_{split}.json`` files in ``--source DIR`` with ``--images DIR``; without
+  ``--images``, a Hub id or local copy (default ``lmms-lab/POPE``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robustbench_mllm.sources.base import Source
+from robustbench_mllm.sources.hub import LBCOCO_HUB_ID, POPE_HUB_ID, HubLBCOCO, HubPOPE
+from robustbench_mllm.sources.llava_qa90 import LlavaQA90
+from robustbench_mllm.sources.pope import PopeFiles
+from robustbench_mllm.sources.sample import SampleLBCOCO, SamplePOPE
+
+SUITES: tuple[str, ...] = ("sample", "lbcoco", "pope")
+# Files that mark --source as the upstream local files (which need --images) rather than a Hub copy.
+_LOCAL_FILES = {"lbcoco": "*question*.jsonl", "pope": "coco_pope_*.json"}
+
+
+def _needs_images(suite: str, source: str | None) -> bool:
+    return bool(source) and Path(source).is_dir() and any(Path(source).glob(_LOCAL_FILES[suite]))  # type: ignore[arg-type]
+
+
+def suite_sources(
+    suite: str, source: str | None = None, images: str | None = None, allow_nonstandard: bool = False
+) -> list[Source]:
+    if suite == "sample":
+        if source or images:
+            raise ValueError("--suite sample is embedded: it takes no --source or --images")
+        return [SampleLBCOCO(), SamplePOPE()]
+    if suite in _LOCAL_FILES and not images and _needs_images(suite, source):
+        raise ValueError(f"--source {source} holds local {suite} files: pass the COCO image folder with --images DIR")
+    if suite == "lbcoco":
+        if images:
+            if not source:
+                raise ValueError("--suite lbcoco --images DIR needs --source DIR holding the qa90 files")
+            return [LlavaQA90.from_folder(Path(source), Path(images))]
+        return [HubLBCOCO(source or LBCOCO_HUB_ID)]
+    if suite == "pope":
+        if images:
+            if not source:
+                raise ValueError("--suite pope --images DIR needs --source DIR holding coco_pope_{split}.json")
+            return [PopeFiles(Path(source), Path(images), allow_nonstandard=allow_nonstandard)]
+        return [HubPOPE(source or POPE_HUB_ID)]
+    raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")

@@ -1,0 +1,102 @@
+"""The training objectives: which parts train, the alpha schedule and the Vittle loss terms.
+
+Loss = CE(response tokens) + beta_v KL_v + beta_t KL_t (Vittle); CE alone otherwise. The KL terms
+are dimension-normalised means (``robustbench_mllm.models.bottleneck``); ``kl_form="released"``
+reproduces the released code's variant, which equals the exact KL + 0.25 mean(logvar).
+
+Alpha (the training-time mixing weight, x = step / max_steps in [0, 1]):
+
+- ``sigmoid`` (released code): a(x) = end / (1 + exp(-10 (x - 0.5)))
+- ``cosine`` (the paper's text; our reading): a(x) = end (1 - cos(pi x)) / 2, rising from 0 to end
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import torch
+
+    from robustbench_mllm.models.bottleneck_hooks import BottleneckHandle
+
+ObjectiveName = Literal["baseline", "vittle-f", "vittle-l", "weight-decay", "lora"]
+OBJECTIVES: tuple[str, ...] = ("baseline", "vittle-f", "vittle-l", "weight-decay", "lora")
+AlphaSchedule = Literal["sigmoid", "cosine"]
+IGNORE_INDEX = -100
+# weight decay of the `weight-decay` regularisation baseline when --weight-decay is not given
+DEFAULT_REGULARISING_WEIGHT_DECAY = 0.1
+
+
+def alpha_at(step: int, max_steps: int, schedule: AlphaSchedule = "sigmoid", end: float = 0.5) -> float:
+    """The mixing weight at optimiser step ``step`` of ``max_steps``."""
+    if max_steps <= 0:
+        raise ValueError(f"max_steps must be positive, got {max_steps}")
+    x = min(max(step / max_steps, 0.0), 1.0)
+    if schedule == "sigmoid":
+        return end / (1 + math.exp(-10 * (x - 0.5)))
+    if schedule == "cosine":
+        return end * (1 - math.cos(math.pi * x)) / 2
+    raise ValueError(f"unknown alpha schedule {schedule!r}: expected 'sigmoid' or 'cosine'")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    name: ObjectiveName = "vittle-f"
+    beta_v: float = 0.1
+    beta_t: float = 0.1
+    kl_form: Literal["exact", "released"] = "exact"
+    alpha_schedule: AlphaSchedule = "sigmoid"
+    alpha_end: float = 0.5
+    text_kl_tokens: Literal["instruction", "all"] = "instruction"
+
+    def __post_init__(self) -> None:
+        if self.name not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.name!r}: expected one of {OBJECTIVES}")
+        if self.kl_form not in ("exact", "released"):
+            raise ValueError(f"--kl-form {self.kl_form!r}: expected 'exact' or 'released'")
+        if self.text_kl_tokens not in ("instruction", "all"):
+            raise ValueError(f"--text-kl-tokens {self.text_kl_tokens!r}: expected 'instruction' or 'all'")
+        alpha_at(0, 1, self.alpha_schedule)  # validates the schedule name
+
+    @property
+    def uses_bottleneck(self) -> bool:
+        return self.name in ("vittle-f", "vittle-l")
+
+    @property
+    def prior(self) -> Literal["fixed", "learned"]:
+        return "learned" if self.name == "vittle-l" else "fixed"
+
+
+def response_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token CE over labelled (response) positions; 0 with a gradient path if none."""
+    import torch
+
+    shifted = logits[:, :-1, :].float()
+    targets = labels[:, 1:].to(shifted.device)
+    total = torch.nn.functional.cross_entropy(
+        shifted.reshape(-1, shifted.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+    count = (targets != IGNORE_INDEX).sum().clamp(min=1)
+    return total / count
+
+
+@dataclass(frozen=True)
+class LossParts:
+    total: torch.Tensor
+    ce: torch.Tensor
+    kl_v: torch.Tensor | None
+    kl_t: torch.Tensor | None
+
+
+def objective_loss(
+    logits: torch.Tensor, labels: torch.Tensor, config: ObjectiveConfig, handle: BottleneckHandle | None
+) -> LossParts:
+    """The loss of one forward pass; the KL terms come from the bottleneck hooks of that pass."""
+    ce = response_cross_entropy(logits, labels)
+    if handle is None or not config.uses_bottleneck:
+        return LossParts(ce, ce, None, None)
+    kl_v, kl_t = handle.kl("v"), handle.kl("t")
+    total = ce + config.beta_v * kl_v.to(ce.dtype) + config.beta_t * kl_t.to(ce.dtype)
+    return LossParts(total, ce, kl_v, kl_t)

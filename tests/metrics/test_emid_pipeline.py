@@ -1,0 +1,74 @@
+"""EMID end to end: tiny random CLIP and XLM-R over a small generated set and a run folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robustbench_mllm.metrics.club import ClubEstimator, ClubTraining
+from robustbench_mllm.results import load_results
+from robustbench_mllm.runners.emid_run import EmidConfig, make_embedders, run_emid
+from tests.fixtures.metric_runs import DATASET, write_generated, write_run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def run(tmp_path: Path) -> tuple[Path, Path]:
+    data = write_generated(tmp_path / "generated")
+    return write_run(tmp_path / "run", data), data
+
+
+def _config(run_dir: Path, clip: Path, xlmr: Path, **kwargs: object) -> EmidConfig:
+    training = ClubTraining(max_steps=60, eval_every=20, batch_size=32)
+    return EmidConfig(run_dir=run_dir, image_encoder=str(clip), text_encoder=str(xlmr),
+                      permutations=5, training=training, **kwargs)  # type: ignore[arg-type]
+
+
+def test_emid_end_to_end_and_cached_rerun(run: tuple[Path, Path], tiny_clip_dir: Path, tiny_xlmr_dir: Path) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    run_dir, _ = run
+    config = _config(run_dir, tiny_clip_dir, tiny_xlmr_dir)
+    first = make_embedders(config, run_dir)
+    payload = run_emid(config, first)
+    assert first.forward_calls > 0
+    rows = payload["datasets"][DATASET]
+    assert set(rows) == {"clean", "gaussian_noise_s5", "char_typo_s5"}
+    assert rows["clean"]["emid"] == 0.0
+    for name in ("gaussian_noise_s5", "char_typo_s5"):
+        row = rows[name]
+        assert row["emid"] == pytest.approx(rows["clean"]["emi"] - row["emi"])
+        assert 0 <= row["jsd_image"]["value"] <= np.log(2)
+        d = [row[k]["value"] for k in ("jsd_image", "jsd_question", "jsd_answers_clean", "jsd_answers_variant")]
+        assert row["bound"] == pytest.approx(d[0] ** 0.5 + d[1] ** 0.5 + d[2] ** 0.25 + d[3] ** 0.25)
+    # only the text variant changes questions, only the visual one changes images
+    assert rows["char_typo_s5"]["jsd_image"]["value"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["char_typo_s5"]["jsd_question"]["value"] > rows["char_typo_s5"]["jsd_question"]["baseline"]
+    assert rows["gaussian_noise_s5"]["jsd_question"]["value"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["gaussian_noise_s5"]["jsd_image"]["value"] > rows["gaussian_noise_s5"]["jsd_image"]["baseline"]
+    assert load_results(run_dir)["emid"] == json.loads(json.dumps(payload))
+    assert list((run_dir / "embeddings").glob("*/shard-*.safetensors"))
+
+    second = make_embedders(config, run_dir)
+    again = run_emid(config, second)
+    assert second.forward_calls == 0  # everything came from RUN/embeddings
+    assert again["datasets"] == payload["datasets"]  # and the saved estimator was reused
+
+
+def test_saved_estimator_is_used_as_given(run: tuple[Path, Path], tiny_clip_dir: Path, tiny_xlmr_dir: Path,
+                                          tmp_path: Path) -> None:
+    run_dir, data = run
+    trained = run_emid(_config(run_dir, tiny_clip_dir, tiny_xlmr_dir))
+    other = write_run(tmp_path / "other", data)
+    given = run_emid(_config(other, tiny_clip_dir, tiny_xlmr_dir,
+                             estimator=run_dir / "emid" / "estimator"))
+    assert given["datasets"] == trained["datasets"]  # same predictions, same estimator
+    estimator = ClubEstimator.load(run_dir / "emid" / "estimator")
+    assert estimator.shape.x_dim == 32  # the tiny encoders' width
+    with pytest.raises(ValueError, match="CLUB expects x of shape"):
+        estimator.value(np.zeros((3, 5)), np.zeros((3, 32)))

@@ -1,0 +1,142 @@
+"""Report numbers from run folders: recomputed per item, cross-checked with the stages' own rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robustbench_mllm.io_utils import read_jsonl
+from robustbench_mllm.metrics.pope import yes_no_report
+from robustbench_mllm.reports import tables
+from robustbench_mllm.reports.run_data import load_run, read_item_table
+from robustbench_mllm.reports.summary import ReportTables, build_tables
+
+
+@pytest.fixture(scope="module")
+def report(report_suite: dict[str, Path]) -> ReportTables:
+    runs = [load_run(report_suite["plain"]), load_run(report_suite["vittle"])]
+    return build_tables(runs, runs[0], resamples=300, seed=0)
+
+
+def _value(report: ReportTables, model: str, dataset: str, variant: str, metric: str) -> float:
+    m = report.metrics
+    row = m[(m.model == model) & (m.dataset == dataset) & (m.variant == variant) & (m.metric == metric)]
+    assert len(row) == 1, (model, dataset, variant, metric)
+    return float(row["value"].iloc[0])
+
+
+def test_pope_numbers_match_the_evaluate_stage_rule(report: ReportTables, report_suite: dict[str, Path]) -> None:
+    run = load_run(report_suite["vittle"])
+    for variant in ("clean", "frost_s3"):
+        answers = run.answers("tiny_pope", variant)
+        rows = read_item_table(report_suite["generated"], "tiny_pope", variant)
+        expected = yes_no_report((r["split"], r["label"], answers[r["id"]]) for r in rows)["mean"]
+        assert np.isclose(_value(report, "vittle", "tiny_pope", variant, "pope_accuracy"), 100 * expected["accuracy"])
+        assert np.isclose(_value(report, "vittle", "tiny_pope", variant, "pope_f1"), 100 * expected["f1"], atol=1e-9)
+
+
+def test_relative_preference_matches_the_judge_stage(report: ReportTables, report_suite: dict[str, Path]) -> None:
+    path = report_suite["plain"] / "judgments" / "tiny_lbcoco" / "char_typo_s3.jsonl"
+    assert any(r.get("failure") for r in read_jsonl(path))  # excluded, never scored as -1
+    judge = load_run(report_suite["plain"]).results["judge"]["datasets"]["tiny_lbcoco"]["char_typo_s3"]
+    for group, metric in (("overall", "relative_preference"), ("conv", "relative_preference.conv")):
+        expected = judge["mean_over_runs"][group]["score"]
+        assert np.isclose(_value(report, "plain", "tiny_lbcoco", "char_typo_s3", metric), expected)
+
+
+def test_confidence_intervals_and_modality_grouping(report: ReportTables) -> None:
+    m = report.metrics
+    items = m[m["source"] == "items"]
+    assert (items["ci_low"] <= items["value"]).all() and (items["value"] <= items["ci_high"]).all()
+    assert set(m.loc[m.dataset == "tiny_lbcoco", "modality"]) == {"clean", "visual", "text", "joint"}
+    assert set(m.loc[(m.dataset == "tiny_pope") & (m.perturbation == "frost"), "severity"]) == {1, 3, 5}
+    summary = report.modality
+    row = summary[(summary.model == "vittle") & (summary.dataset == "tiny_pope")
+                  & (summary.metric == "pope_accuracy") & (summary.modality == "visual")].iloc[0]
+    visual = m[(m.model == "vittle") & (m.dataset == "tiny_pope") & (m.metric == "pope_accuracy")
+               & (m.modality == "visual")]["value"].mean()
+    clean = _value(report, "vittle", "tiny_pope", "clean", "pope_accuracy")
+    assert np.isclose(row["mean"], visual) and np.isclose(row["ratio"], visual / clean)
+    assert np.isclose(row["drop"], clean - visual)
+
+
+def test_emid_and_representation_numbers_come_from_results_json(report: ReportTables) -> None:
+    assert np.isclose(_value(report, "vittle", "tiny_lbcoco", "char_typo_s3", "emid"), 0.02)
+    assert np.isclose(_value(report, "plain", "tiny_lbcoco", "frost_s3", "repr_jsd"), 0.05 * 0.75)
+    assert report.metrics.loc[report.metrics.metric == "emid", "source"].eq("results.json").all()
+
+
+def test_paired_tests_against_the_baseline(report: ReportTables) -> None:
+    paired = report.paired
+    assert set(paired["model"]) == {"vittle"} and set(paired["baseline"]) == {"plain"}
+    row = paired[(paired.variant == "frost_s5") & (paired.metric == "pope_accuracy")].iloc[0]
+    diff = (_value(report, "vittle", "tiny_pope", "frost_s5", "pope_accuracy")
+            - _value(report, "plain", "tiny_pope", "frost_s5", "pope_accuracy"))
+    assert np.isclose(row["diff"], diff) and 0 < row["p_value"] <= 1
+
+
+def test_wide_tables_render_as_markdown_and_latex(report: ReportTables) -> None:
+    wide = tables.variant_table(report, "tiny_lbcoco", "relative_preference")
+    # clean, then V, T, J as in the paper's tables
+    assert list(wide.columns) == ["model", "clean", "frost_s3", "char_typo_s3", "frost+translate_greek_s3"]
+    markdown = tables.to_markdown(wide)
+    assert markdown.count("\n") == 2 + len(wide)
+    latex = tables.to_latex(wide, "LB-COCO 100% & more", "tab:x")
+    assert r"frost+translate\_greek\_s3" in latex and r"100\% \& more" in latex
+    assert latex.count(r"\\") == 1 + len(wide)
+
+
+def test_a_run_without_generated_data_falls_back_to_results_json(report: ReportTables, report_suite: dict[str, Path],
+                                                                 tmp_path: Path) -> None:
+    import shutil
+
+    moved = tmp_path / "run"
+    shutil.copytree(report_suite["vittle"], moved)
+    (moved / "run.json").write_text('{"model": "local/vittle", "data": "/nonexistent"}')
+    fallback = build_tables([load_run(moved)], resamples=100)
+    for metric in ("pope_accuracy", "pope_f1", "relative_preference"):
+        variant = "clean" if metric != "relative_preference" else "frost_s3"
+        dataset = "tiny_lbcoco" if metric == "relative_preference" else "tiny_pope"
+        assert np.isclose(_value(fallback, "vittle", dataset, variant, metric),
+                          _value(report, "vittle", dataset, variant, metric))
+    assert fallback.metrics["ci_low"].isna().all()  # no items, no interval
+
+
+def test_severity_table_averages_only_swept_perturbations(report: ReportTables) -> None:
+    table = tables.severity_table(report, "tiny_pope", "pope_accuracy").set_index("model")
+    assert list(table.columns) == ["V s1", "V s3", "V s5"]
+    # gaussian_noise exists at severity 3 only: it stays out, so s3 is frost_s3 alone
+    frost3 = _value(report, "plain", "tiny_pope", "frost_s3", "pope_accuracy")
+    assert table.loc["plain", "V s3"] == tables.fmt(frost3)
+    assert tables.severity_table(report, "tiny_lbcoco", "relative_preference").empty
+
+
+def test_a_corrupt_prediction_line_is_reported_with_file_and_line(report_suite: dict[str, Path],
+                                                                    tmp_path: Path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from robustbench_mllm.cli import app
+
+    run = tmp_path / "run"
+    shutil.copytree(report_suite["plain"], run)
+    path = run / "predictions" / "tiny_pope" / "frost_s1.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:2] + ['{"id": "x", "answer": \n'] + lines[2:]))
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "out"), "--resamples", "100"])
+    assert result.exit_code == 1
+    assert "frost_s1.jsonl: line 3" in " ".join(result.output.split())
+
+
+def test_runs_with_the_same_model_name_stay_apart(report_suite: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from robustbench_mllm.reports.run_data import with_unique_labels
+
+    for name in ("a", "b"):
+        shutil.copytree(report_suite["plain"], tmp_path / name)
+    runs = with_unique_labels([load_run(tmp_path / "a"), load_run(tmp_path / "b"), load_run(report_suite["vittle"])])
+    assert [r.label for r in runs] == ["plain (a)", "plain (b)", "vittle"]

@@ -1,0 +1,55 @@
+"""``robust-mllm train`` through the command line: argument errors, LoRA end to end, shipped configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from robustbench_mllm.cli import app
+from tests.fixtures.toy_instructions import build_toy_instructions
+
+
+def test_bad_objective_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["train", "--base", str(tmp_path), "--data", str(tmp_path / "d.json"), "--objective", "vittle"]
+    )
+    assert result.exit_code == 2 and "unknown objective" in result.output
+
+
+def test_shipped_deepspeed_configs_resolve_by_name() -> None:
+    from robustbench_mllm.train.trainer import DEEPSPEED_DIR, resolve_deepspeed
+
+    for stage in (2, 3):
+        path = Path(resolve_deepspeed(Path(f"zero{stage}")) or "")
+        assert path.parent == DEEPSPEED_DIR
+        assert json.loads(path.read_text())["zero_optimization"]["stage"] == stage
+    with pytest.raises(FileNotFoundError, match="shipped: zero2, zero3"):
+        resolve_deepspeed(Path("zero4"))
+
+
+@pytest.mark.slow
+def test_lora_objective_saves_a_plain_merged_llava(tiny_llava_dir: Path, tmp_path: Path, one_thread: Any) -> None:
+    pytest.importorskip("peft")
+    from transformers import LlavaForConditionalGeneration
+
+    data, images = build_toy_instructions(tmp_path / "toy")
+    out = tmp_path / "out"
+    args = [
+        "train", "--base", str(tiny_llava_dir), "--data", str(data), "--images", str(images), "--out", str(out),
+        "--objective", "lora", "--max-steps", "3", "--batch-size", "2", "--lora-rank", "4", "--lora-alpha", "8",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "train: lora" in result.output
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps"] == 3 and summary["options"]["lr_effective"] == 2e-4
+    merged = LlavaForConditionalGeneration.from_pretrained(out)
+    assert not any("lora" in key for key in merged.state_dict())
+    base = LlavaForConditionalGeneration.from_pretrained(tiny_llava_dir)
+    key = "model.language_model.layers.0.self_attn.q_proj.weight"
+    assert not merged.state_dict()[key].equal(base.state_dict()[key])
+    assert not (out / "vittle_config.json").exists()

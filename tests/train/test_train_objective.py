@@ -1,0 +1,83 @@
+"""Alpha schedules, objective configuration, response CE and which parameters the loss reaches."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from robustbench_mllm.train.objective import ObjectiveConfig, alpha_at, response_cross_entropy
+
+torch = pytest.importorskip("torch")
+
+
+def test_sigmoid_schedule_values_at_start_middle_end() -> None:
+    end = 0.5
+    assert alpha_at(0, 100, "sigmoid", end) == pytest.approx(end / (1 + math.exp(5)))
+    assert alpha_at(50, 100, "sigmoid", end) == pytest.approx(end / 2)
+    assert alpha_at(100, 100, "sigmoid", end) == pytest.approx(end / (1 + math.exp(-5)))
+
+
+def test_cosine_schedule_rises_from_zero_to_end() -> None:
+    assert alpha_at(0, 10, "cosine", 0.4) == pytest.approx(0.0)
+    assert alpha_at(5, 10, "cosine", 0.4) == pytest.approx(0.2)
+    assert alpha_at(10, 10, "cosine", 0.4) == pytest.approx(0.4)
+    values = [alpha_at(s, 10, "cosine") for s in range(11)]
+    assert values == sorted(values)
+
+
+def test_bad_objective_settings_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown objective"):
+        ObjectiveConfig(name="vittle")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown alpha schedule"):
+        ObjectiveConfig(alpha_schedule="linear")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_steps"):
+        alpha_at(1, 0)
+    assert ObjectiveConfig(name="vittle-l").prior == "learned"
+    assert ObjectiveConfig(name="vittle-f").prior == "fixed"
+
+
+def test_response_ce_matches_torch_and_is_zero_without_labels() -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 7, generator=gen, requires_grad=True)
+    labels = torch.tensor([[-100, -100, 3, 4, -100], [-100, 1, -100, -100, -100]])
+    expected = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 7), labels[:, 1:].reshape(-1))
+    assert response_cross_entropy(logits, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+    none = response_cross_entropy(logits, torch.full_like(labels, -100))
+    none.backward()
+    assert none.item() == 0.0 and torch.isfinite(logits.grad).all()
+
+
+@pytest.mark.parametrize("objective", ["vittle-f", "vittle-l"])
+def test_learnable_prior_gets_gradients_only_in_vittle_l(tiny_llava_dir: Path, tmp_path: Path, objective: str) -> None:
+    from robustbench_mllm.train.model_setup import build_trainable_model
+    from robustbench_mllm.train.objective import objective_loss
+    from robustbench_mllm.train.options import TrainOptions
+
+    config = ObjectiveConfig(name=objective)  # type: ignore[arg-type]
+    options = TrainOptions(base=tiny_llava_dir, data=tmp_path, out=tmp_path, objective=config, layer_v=1, layer_t=2)
+    built = build_trainable_model(options)
+    model, handle = built.model.train(), built.handle
+    assert handle is not None
+    handle.training_alpha = 0.5
+    n_image = model.config.image_seq_length
+    ids = torch.tensor([[1, 10, *([model.config.image_token_id] * n_image), 11, 12, 13]])
+    labels = torch.full_like(ids, -100)
+    labels[0, -2:] = ids[0, -2:]
+    handle.expect_labels(labels)
+    out = model(input_ids=ids, pixel_values=torch.randn(1, 3, 32, 32), use_cache=False)
+    parts = objective_loss(out.logits, labels, config, handle)
+    parts.total.backward()
+    assert parts.kl_v is not None and parts.kl_t is not None and parts.kl_v.item() > 0
+    priors = [handle.prior(m) for m in ("v", "t")]
+    host = model.model
+    for name in ("prior_mu_v", "prior_logvar_v", "prior_mu_t", "prior_logvar_t"):
+        grad = getattr(host, name).grad
+        if objective == "vittle-l":
+            assert grad is not None and grad.abs().sum() > 0, name
+        else:
+            assert grad is None, name
+    assert (priors[0][0] is None) == (objective == "vittle-f")
+    assert not any(p.requires_grad for p in model.model.vision_tower.parameters())
+    assert all(p.grad is not None for p in handle.mlp("v").parameters())
