@@ -16,6 +16,11 @@ most 3000 steps. A seeded 10 % of the pairs is held out; every 50 steps the held
 measured and the best parameters are kept; training stops after 10 evaluations without
 improvement (early stopping, best-of-validation as the official checkpoint name suggests).
 Everything random (split, init, batches) comes from ``seed``. Saved as safetensors + JSON.
+
+Scale note: the final Tanh keeps logvar in (-1, 1), i.e. variances of at least e^-1, while a
+coordinate of an L2-normalised 768-d embedding varies by about 1/768; q therefore cannot be sharp
+and CLUB values on such embeddings are small in absolute terms. We keep the official shape so the
+numbers stay comparable with the paper's.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ embedding is L2-normalised. Other pooling: ``pooled`` (CLIP's post-layernorm CLS
 
 Cache: ``<cache_root>/<model fingerprint>-<pooling>/shard-*.safetensors``, one shard per call that
 embedded something, each tensor named by the sha256 of its content (image bytes or UTF-8 text).
-A rerun over the same content embeds nothing and does not even load the model.
+A rerun over the same content embeds nothing and does not even load the model. A local model
+folder is fingerprinted by the contents of its config and weight files; a hub id by the id alone
+(treated as immutable: pass a local folder to pin exact weights).
 """
 
 from __future__ import annotations

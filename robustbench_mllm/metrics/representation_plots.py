@@ -55,6 +55,7 @@ def cosine_histograms(distances: Mapping[str, np.ndarray], title: str, path: Pat
         ax.axvline(values.mean(), color="tab:red", linestyle="--")
         ax.set_title(f"{variant}\nmean {values.mean():.3f}", fontsize=9)
         ax.set_xlabel("cosine distance to clean", fontsize=8)
+        ax.set_ylabel("items", fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)
 

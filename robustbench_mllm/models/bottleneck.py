@@ -41,6 +41,7 @@ BOTTLENECK_FILE = "bottleneck.safetensors"
 VITTLE_CONFIG_FILE = "vittle_config.json"
 KEY_PREFIX = "model."
 MODALITIES = ("v", "t")
+IGNORE_INDEX = -100  # label of tokens without a loss (HF convention)
 # variance clamped to [0.1, 10] as in the released code
 LOGVAR_MIN, LOGVAR_MAX = -2.3025, 2.3025
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from robustbench_mllm.models.bottleneck import (
+    IGNORE_INDEX,
     KEY_PREFIX,
     MODALITIES,
     BottleneckConfig,
@@ -38,8 +39,6 @@ from robustbench_mllm.seeding import stable_seed
 
 if TYPE_CHECKING:
     import torch
-
-IGNORE_INDEX = -100
 
 
 def _host(model: torch.nn.Module) -> torch.nn.Module:
@@ -167,8 +166,9 @@ class BottleneckHandle:
             token = table(torch.tensor(self.image_token_id, device=embeds.device))
             image = (embeds == token).all(-1)
         if self.config.compat == "released":
-            # released split: the first k positions of every row are "visual", k = batch max count
-            count = image.sum(dim=1).max()
+            # released split: the first seq_len - text_len positions of every row are "visual", where
+            # text_len counts the image as one placeholder token: k = (image tokens per row) - 1
+            count = (image.sum(dim=1).max() - 1).clamp(min=0)
             positions = torch.arange(image.shape[1], device=image.device)
             image = (positions < count).unsqueeze(0).expand_as(image)
         self._masks = {"v": image, "t": ~image}
@@ -189,22 +189,29 @@ class BottleneckHandle:
     def _mixer(self, modalities: tuple[str, ...]) -> Callable[..., Any]:
         def hook(layer: Any, args: tuple, output: Any) -> Any:
             hidden = layer_hidden(output)
-            mixed = hidden.clone()
+            mixed = hidden
             for modality in modalities:
-                mixed[self._masks[modality]] = self._bottleneck(modality, hidden)
+                selection = self._masks[modality]
+                if self.mlp(modality).training:  # always run: the KL keeps a gradient path
+                    mixed = mixed.clone() if mixed is hidden else mixed
+                    mixed[selection] = self._train_mix(modality, hidden[selection], selection)
+                elif bool(selection.all()):  # e.g. a cached decode step: no indexing needed
+                    mixed = self._eval_mix(modality, hidden)
+                elif bool(selection.any()):
+                    mixed = mixed.clone() if mixed is hidden else mixed
+                    mixed[selection] = self._eval_mix(modality, hidden[selection])
             return (mixed, *output[1:]) if isinstance(output, tuple) else mixed
 
         return hook
 
-    def _bottleneck(self, modality: str, hidden: torch.Tensor) -> torch.Tensor:
+    def _eval_mix(self, modality: str, tokens: torch.Tensor) -> torch.Tensor:
+        mu, _ = posterior(self.mlp(modality), tokens)
+        return (1 - self.config.alpha) * tokens + self.config.alpha * mu
+
+    def _train_mix(self, modality: str, tokens: torch.Tensor, selection: torch.Tensor) -> torch.Tensor:
         import torch
 
-        selection = self._masks[modality]
-        tokens = hidden[selection]
-        mlp = self.mlp(modality)
-        mu, logvar = posterior(mlp, tokens)
-        if not mlp.training:
-            return (1 - self.config.alpha) * tokens + self.config.alpha * mu
+        mu, logvar = posterior(self.mlp(modality), tokens)
         generator = torch.Generator(device=tokens.device)
         generator.manual_seed(stable_seed(self.config.seed, self.forward_index, modality) % 2**63)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)

@@ -43,7 +43,7 @@ def write_report(runs: Sequence[Run], baseline: Run | None, report: ReportTables
         by_modality = tables.modality_table(report, dataset, metric)
         by_variant = tables.variant_table(report, dataset, metric)
         by_severity = tables.severity_table(report, dataset, metric)
-        markdown += [f"## {title}\n", "### By modality\n", tables.to_markdown(by_modality),
+        markdown += [f"## {title}\n", "### By modality (severity 3 where present)\n", tables.to_markdown(by_modality),
                      "\n### By variant (95% CI)\n", tables.to_markdown(by_variant)]
         latex += [tables.to_latex(by_modality, f"{title}, by modality", f"tab:{slug}_modality"),
                   tables.to_latex(by_variant, f"{title}, by variant", f"tab:{slug}_variant")]

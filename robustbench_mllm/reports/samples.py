@@ -40,7 +40,10 @@ def gallery(data_dir: Path, dataset: str) -> Gallery | None:
     rows = read_item_table(data_dir, dataset, "clean")
     if not rows:
         return None
-    grid = collect_grid(data_dir, str(rows[0]["id"]), dataset)
+    try:
+        grid = collect_grid(data_dir, str(rows[0]["id"]), dataset)
+    except ValueError:  # the item is missing from every variant: no gallery, the rest still renders
+        return None
     tiles = tuple(Tile(cell.variant, cell.question, "image/png", _thumbnail(cell.image))
                   for perturbation in grid.rows for severity in grid.columns
                   if (cell := grid.cells.get((perturbation, severity))) is not None)

@@ -22,6 +22,7 @@ METRIC_COLUMNS = ["model", "dataset", "variant", "perturbation", "modality", "se
                   "value", "ci_low", "ci_high", "n_items", "source"]
 MODALITY_ORDER = {"clean": 0, "visual": 1, "text": 2, "joint": 3}
 MODALITY_LETTER = {"clean": "clean", "visual": "V", "text": "T", "joint": "J"}
+DEFAULT_SEVERITY = 3
 
 
 @dataclass(frozen=True)
@@ -157,12 +158,17 @@ def swept(perturbed: pd.DataFrame) -> pd.DataFrame:
 
 
 def modality_summary(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean per modality, robustness ratio (perturbed / clean) and drop (clean - perturbed)."""
+    """Mean per modality, robustness ratio (perturbed / clean) and drop (clean - perturbed).
+
+    Like the paper's V/T/J averages, a modality swept over several severities is averaged at the
+    default severity (3) when it has it; the severity table shows the sweep."""
     out: list[dict[str, Any]] = []
     for (model, dataset, metric), group in metrics.groupby(["model", "dataset", "metric"], sort=False):
         clean = group.loc[group["modality"] == "clean", "value"]
         clean_value = float(clean.iloc[0]) if len(clean) else np.nan
         for modality, part in group.groupby("modality", sort=False):
+            at_default = part[part["severity"] == DEFAULT_SEVERITY]
+            part = at_default if len(at_default) else part
             mean = float(part["value"].mean())
             ratio = mean / clean_value if clean_value else np.nan
             out.append({"model": model, "dataset": dataset, "metric": metric, "modality": modality,

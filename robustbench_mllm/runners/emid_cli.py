@@ -49,6 +49,7 @@ def emid(
     permutations: int = typer.Option(20, help="Re-splits for the same-distribution JSD baseline."),
     entropy_scale: Optional[float] = typer.Option(None, help="H in H*(Dv^1/2+Dt^1/2)+4*(..); default: scale-adjusted bound."),
     seed: int = typer.Option(0, help="Seed for the estimator training and the JSD baselines."),
+    club_max_steps: int = typer.Option(3000, help="Most CLUB training steps (early stopping may end sooner)."),
     batch_size: int = typer.Option(32, help="Embedding batch size."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
@@ -67,7 +68,7 @@ def emid(
         image_encoder=image_encoder, text_encoder=text_encoder, image_pooling=image_pooling,
         text_pooling=text_pooling, jsd_kind=jsd_kind, permutations=permutations, seed=seed,  # type: ignore[arg-type]
         entropy_scale=entropy_scale, batch_size=batch_size, device=resolve_device(device),
-        training=ClubTraining(seed=seed),
+        training=ClubTraining(seed=seed, max_steps=club_max_steps),
     )
     console = Console()
     with Progress(console=console, transient=True) as progress:

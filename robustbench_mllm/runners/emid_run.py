@@ -99,7 +99,7 @@ def embed_run(run_dir: Path, data: Path, embedders: Embedders,
     variants = predicted_variants(run_dir)
     if not variants:
         raise FileNotFoundError(f"{Path(run_dir) / 'predictions'}: no predictions (run `robust-mllm evaluate` first)")
-    for dataset, variant in variants:
+    for dataset, variant in sorted(variants, key=lambda dv: (dv[0], dv[1] != "clean", dv[1])):
         found.setdefault(dataset, {})[variant] = embed_variant(run_dir, data, dataset, variant, embedders)
         if on_variant:
             on_variant(f"{dataset}/{variant}")
@@ -134,6 +134,10 @@ def run_emid(config: EmidConfig, embedders: Embedders | None = None,
         for other in config.train_on:
             other_embedders = make_embedders(config, other)
             training_runs.append(embed_run(other, resolve_data_dir(other, None), other_embedders, on_variant))
+    for dataset, variants in this_run.items():
+        if "clean" not in variants:
+            raise ValueError(f"{Path(config.run_dir) / 'predictions' / dataset}: no clean.jsonl; "
+                             "EMID compares every variant with the clean one")
     estimator, estimator_path = obtain_estimator(config, training_runs)
     datasets = {
         dataset: emid_report(estimator, variants, kind=config.jsd_kind, permutations=config.permutations,

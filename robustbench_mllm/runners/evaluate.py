@@ -60,7 +60,7 @@ class VariantWork:
     dataset: str
     variant: str
     task: Task
-    items: tuple[Item, ...]  # selected by --limit and --shard
+    items: tuple[Item, ...]  # selected by --limit and --shard (labels only, no image bytes)
     todo: tuple[Item, ...]  # of those, not yet answered
 
 
@@ -79,7 +79,8 @@ def select_items(items: Sequence[Item], limit: int | None, shard: Shard) -> tupl
 
 
 def plan(config: EvaluateConfig) -> list[VariantWork]:
-    from robustbench_mllm.sources.generated import list_variants, load_items
+    from robustbench_mllm.runners.evaluate_report import read_labelled_items
+    from robustbench_mllm.sources.generated import list_variants
 
     present = list_variants(config.data)
     for name, wanted, known in (
@@ -96,7 +97,7 @@ def plan(config: EvaluateConfig) -> list[VariantWork]:
         for variant in variants:
             if config.variants and variant not in config.variants:
                 continue
-            items = select_items(load_items(config.data, dataset, variant), config.limit, config.shard)
+            items = select_items(read_labelled_items(config.data, dataset, variant), config.limit, config.shard)
             task = task_of(items, f"{config.data}/{dataset}/{variant}")
             done = read_predictions(predictions_file(config.out, dataset, variant))
             todo = tuple(item for item in items if item.id not in done)
@@ -150,12 +151,13 @@ def run_evaluate(
     work = plan(config)
     outcome = EvaluateOutcome(skipped=sum(len(w.items) - len(w.todo) for w in work))
     todo_total = sum(len(w.todo) for w in work)
-    if todo_total:
-        adapter = adapter or load_adapter(config.model, config.options, adapter_name)
-        info["adapter"] = adapter.describe()
+    # a finished run loads no model
+    loaded = (adapter or load_adapter(config.model, config.options, adapter_name)) if todo_total else None
+    if loaded is not None:
+        info["adapter"] = loaded.describe()
     atomic_write_json(Path(config.out) / RUN_INFO, info)
-    if todo_total:
-        _generate_all(config, adapter, work, todo_total, show_progress, outcome)  # type: ignore[arg-type]
+    if loaded is not None:
+        _generate_all(config, loaded, work, todo_total, show_progress, outcome)
     outcome.results = score_run(config.out, config.data, config.limit, config.shard, info)
     return outcome
 
@@ -166,18 +168,23 @@ def _generate_all(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from robustbench_mllm.sources.generated import load_items
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show) as progress:
         bar = progress.add_task("evaluate", total=total)
-        for unit in work:
+        for unit in (w for w in work if w.todo):
             max_new = config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[unit.task]
             params = GenerationParams(max_new_tokens=max_new, temperature=config.temperature,
                                       batch_size=config.batch_size)
             target = predictions_file(config.out, unit.dataset, unit.variant)
             where = f"{config.data}/{unit.dataset}/{unit.variant}"
             progress.update(bar, description=f"{unit.dataset}/{unit.variant}")
-            for start in range(0, len(unit.todo), config.batch_size):
-                chunk = unit.todo[start : start + config.batch_size]
+            # images are read one variant at a time, only for the items still to answer
+            wanted = {item.id for item in unit.todo}
+            todo = [item for item in load_items(config.data, unit.dataset, unit.variant) if item.id in wanted]
+            for start in range(0, len(todo), config.batch_size):
+                chunk = todo[start : start + config.batch_size]
                 batch = [(decode_image(item, where), prompt_for(item, unit.task)) for item in chunk]
                 try:
                     answers: list[str | None] = list(adapter.generate(batch, params))

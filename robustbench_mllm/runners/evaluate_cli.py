@@ -55,18 +55,22 @@ def evaluate(
     from robustbench_mllm.runners.evaluate_report import summary_table
     from robustbench_mllm.runners.evaluate_store import Shard
 
-    options = LoadOptions(
-        device=device, dtype=dtype, pad_to_square=pad_to_square, compat=compat,  # type: ignore[arg-type]
-        vittle_layer_v=vittle_layer_v, vittle_layer_t=vittle_layer_t, vittle_alpha=vittle_alpha,
-        vision_tower=vision_tower, system_prompt_file=system_prompt_file, base_url=base_url,
-        api_key_env=api_key_env, concurrency=concurrency,
-    )
-    config = EvaluateConfig(
-        model=model, data=data, out=out or Path("runs") / Path(model.rstrip("/")).name, adapter=adapter,
-        variants=_split_names(variants), datasets=_split_names(datasets), batch_size=batch_size,
-        max_new_tokens=max_new_tokens, limit=limit, shard=Shard.parse(shard), options=options,
-    )
-    outcome = run_evaluate(config)
+    try:
+        options = LoadOptions(
+            device=device, dtype=dtype, pad_to_square=pad_to_square, compat=compat,  # type: ignore[arg-type]
+            vittle_layer_v=vittle_layer_v, vittle_layer_t=vittle_layer_t, vittle_alpha=vittle_alpha,
+            vision_tower=vision_tower, system_prompt_file=system_prompt_file, base_url=base_url,
+            api_key_env=api_key_env, concurrency=concurrency,
+        )
+        config = EvaluateConfig(
+            model=model, data=data, out=out or Path("runs") / Path(model.rstrip("/")).name, adapter=adapter,
+            variants=_split_names(variants), datasets=_split_names(datasets), batch_size=batch_size,
+            max_new_tokens=max_new_tokens, limit=limit, shard=Shard.parse(shard), options=options,
+        )
+        outcome = run_evaluate(config)
+    except (ValueError, OSError, KeyError) as exc:  # bad options or data, missing files, unknown names
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     console.print(summary_table(outcome.results))
     console.print(
         f"{outcome.generated} answers generated, {outcome.skipped} already done; run folder {config.out}"
@@ -87,7 +91,11 @@ def merge(
     from robustbench_mllm.runners.evaluate_merge import merge_runs
     from robustbench_mllm.runners.evaluate_report import summary_table
 
-    outcome = merge_runs(runs, out)
+    try:
+        outcome = merge_runs(runs, out)
+    except (ValueError, OSError, KeyError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     console.print(summary_table(outcome.results))
     console.print(
         f"{outcome.predictions} predictions merged into {out}; {outcome.duplicates} duplicate ids dropped"

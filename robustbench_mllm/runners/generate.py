@@ -1,11 +1,12 @@
 """``robust-mllm generate``: read a suite, write every variant, then the manifest.
 
-Steps: load items (``--limit`` per split), decode every distinct image once to find bad files
-(``--on-error fail`` stops with the file and item id; ``skip`` drops that image's items from every
-variant and lists them in ``failures.jsonl``), compute all perturbed questions in this process
-(translation may call an API), then run the image work units, in this process or a pool of
-``num_proc`` processes. Variants already on disk are kept: a rerun after a crash makes only the
-missing ones, and the result is byte-identical to an uninterrupted run.
+Steps: load items (``--limit`` per split), decode every distinct image once, keeping the pixels
+in a scratch folder for the work units (``generate_decoded``) and finding bad files (``--on-error
+fail`` stops with the file and item id; ``skip`` drops that image's items from every variant and
+lists them in ``failures.jsonl``), compute all perturbed questions in this process (translation
+may call an API), then run the image work units, in this process or a pool of ``num_proc``
+processes. Variants already on disk are kept: a rerun after a crash makes only the missing ones,
+and the result is byte-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from robustbench_mllm.io_utils import DataFormatError
 from robustbench_mllm.layout import variant_file
 from robustbench_mllm.records import Item, VariantSpec
+from robustbench_mllm.runners.generate_decoded import array_files, decode_to_file, remove_decoded
 from robustbench_mllm.runners.generate_manifest import build_manifest, check_resumable, write_failures, write_manifest
 from robustbench_mllm.runners.generate_plan import GenerateParams, select_variants
 from robustbench_mllm.runners.generate_texts import texts_for_variants
@@ -57,26 +59,18 @@ def _check_unique(items: Sequence[Item], dataset: str) -> None:
         seen.add(item.id)
 
 
-def decode_error(item: Item) -> str | None:
-    """None if the item's image decodes, else the error message (naming file and item id)."""
-    from robustbench_mllm.imaging import ImageDecodeError, load_rgb
-
-    try:
-        load_rgb(item.image, item_id=item.id)
-    except (ImageDecodeError, OSError) as exc:
-        return str(exc)
-    return None
-
-
 def _screen_images(
-    items: list[Item], on_error: str, pool: Executor | None
-) -> tuple[list[Item], list[dict[str, Any]]]:
-    """Decode each distinct image once; drop (skip) or raise (fail) on a bad one."""
+    items: list[Item], on_error: str, pool: Executor | None, out: Path, dataset: str
+) -> tuple[list[Item], list[dict[str, Any]], dict[str, Path]]:
+    """Decode each distinct image once into the scratch folder; drop (skip) or raise (fail) on a
+    bad one. Returns the kept items, the failures and ``{image id: decoded array file}``."""
     first: dict[str, Item] = {}
     for item in items:
         first.setdefault(item.image_id, item)
     probes = list(first.values())
-    errors = list(pool.map(decode_error, probes)) if pool else [decode_error(i) for i in probes]
+    arrays = array_files(out, dataset, list(first))
+    targets = [arrays[item.image_id] for item in probes]
+    errors = list(pool.map(decode_to_file, probes, targets)) if pool else list(map(decode_to_file, probes, targets))
     bad = {item.image_id: error for item, error in zip(probes, errors) if error}
     if bad and on_error == "fail":
         error = next(iter(bad.values()))
@@ -86,7 +80,8 @@ def _screen_images(
          "file": str(item.image) if isinstance(item.image, Path) else "<bytes>", "error": bad[item.image_id]}
         for item in items if item.image_id in bad
     ]
-    return [item for item in items if item.image_id not in bad], failures
+    kept = {image_id: path for image_id, path in arrays.items() if image_id not in bad}
+    return [item for item in items if item.image_id not in bad], failures, kept
 
 
 def _remove_stale_temps(out: Path, datasets: Sequence[str]) -> None:
@@ -110,11 +105,14 @@ def _execute(units: list[WorkUnit], pool: Executor | None, progress: Callable[[i
     return results
 
 
-Plan = tuple[SourceInfo, list[Item], list[VariantSpec]]
+Plan = tuple[SourceInfo, list[Item], list[VariantSpec], dict[str, Path]]
 
 
-def _load_plans(params: GenerateParams, pool: Executor | None) -> tuple[list[Plan], list[dict[str, Any]]]:
-    """Per source: its items (limited, with bad images screened out) and the variants to make."""
+def _load_plans(
+    params: GenerateParams, pool: Executor | None, out: Path
+) -> tuple[list[Plan], list[dict[str, Any]]]:
+    """Per source: its items (limited, with bad images screened out), the variants to make and
+    the decoded image files."""
     from robustbench_mllm.sources.catalog import suite_sources
 
     plans: list[Plan] = []
@@ -123,9 +121,10 @@ def _load_plans(params: GenerateParams, pool: Executor | None) -> tuple[list[Pla
         info = source.info()
         items = limit_per_split(list(source.load()), params.limit)
         _check_unique(items, info.dataset)
-        items, bad = _screen_images(items, params.on_error, pool)
+        items, bad, arrays = _screen_images(items, params.on_error, pool, out, info.dataset)
         failures.extend(bad)
-        plans.append((info, items, select_variants(params.perturbations, info.task, params.severities, params.seed)))
+        specs = select_variants(params.perturbations, info.task, params.severities, params.seed)
+        plans.append((info, items, specs, arrays))
     return plans, failures
 
 
@@ -144,30 +143,39 @@ def run_generate(
     check_resumable(out, identity)
     pool = _make_pool(num_proc)
     try:
-        plans, failures = _load_plans(params, pool)
-        infos, counts = [p[0] for p in plans], {info.dataset: len(items) for info, items, _ in plans}
+        plans, failures = _load_plans(params, pool, out)
+        infos, counts = [p[0] for p in plans], {info.dataset: len(items) for info, items, _, _ in plans}
         write_manifest(out, build_manifest(out, identity, infos, counts, complete=False))
         _remove_stale_temps(out, list(counts))
-        text_names = frozenset(s.text for _, _, specs in plans for s in specs if s.text)
+        text_names = frozenset(s.text for _, _, specs, _ in plans for s in specs if s.text)
         if text_hook and text_names:
             text_hook(text_names)
         units: list[WorkUnit] = []
         existing: list[tuple[str, str]] = []
-        for info, items, specs in plans:
+        for info, items, specs, arrays in plans:
             existing.extend((info.dataset, s.name) for s in specs if _present(out, info.dataset, s))
             todo = [s for s in specs if not _present(out, info.dataset, s)]
             texts = texts_for_variants(items, todo, params.seed, protect_objects=info.task == "yes_no")
-            units.extend(make_units(info.dataset, items, todo, texts, out, params.engine, params.seed,
+            units.extend(make_units(info.dataset, items, todo, texts, arrays, out, params.engine, params.seed,
                                     params.image_format, params.quality, params.image_ext))
         advance = progress(sum(len(u.specs) for u in units)) if progress else (lambda n: None)
         written = _execute(units, pool, advance)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        remove_decoded(out)
     write_failures(out, failures)
     write_manifest(out, build_manifest(out, identity, infos, counts, complete=True))
     written.sort(key=lambda r: (r.dataset, r.variant))
     return GenerateSummary(out, tuple(written), tuple(existing), tuple(failures))
+
+
+def _init_worker() -> None:
+    import cv2
+
+    # num_proc processes share the cores: OpenCV's own thread pool in each would oversubscribe
+    # them (results do not depend on the thread count)
+    cv2.setNumThreads(1)
 
 
 def _make_pool(num_proc: int) -> Executor | None:
@@ -176,4 +184,5 @@ def _make_pool(num_proc: int) -> Executor | None:
     import multiprocessing
 
     # spawn: the parent may hold threads (rich's refresher) that make fork unsafe
-    return ProcessPoolExecutor(max_workers=num_proc, mp_context=multiprocessing.get_context("spawn"))
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=num_proc, mp_context=context, initializer=_init_worker)

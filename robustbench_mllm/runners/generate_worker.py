@@ -2,10 +2,12 @@
 
 A unit is (data set, visual perturbation or none, severity): the visual variant and its joint
 variants use the same corrupted images, and clean + textual variants use the clean images. Each
-distinct image of the unit is decoded, corrupted and encoded once (POPE: 9000 rows, 500 images),
-with its generator drawn from (seed, visual perturbation, severity, image id), so the bytes do not
-depend on which process runs the unit or in what order. Each variant is written into a hidden
-temp folder and renamed into place when complete.
+distinct image of the unit is read from the run's decoded arrays (``generate_decoded``: no unit
+decodes a JPEG/PNG), corrupted and encoded once (POPE: 9000 rows, 500 images), with its generator
+drawn from (seed, visual perturbation, severity, image id), so the bytes do not depend on which
+process runs the unit or in what order. A unit carries paths and text only (its items without
+their image bytes), so sending it to a worker process is cheap. Each variant is written into a
+hidden temp folder and renamed into place when complete.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from robustbench_mllm.dataset_schema import item_to_row
 from robustbench_mllm.layout import VARIANT_FILE, variant_dir
 from robustbench_mllm.records import Item, VariantSpec
+from robustbench_mllm.runners.generate_decoded import load_array
 from robustbench_mllm.runners.generate_texts import TextKey
 from robustbench_mllm.runners.generate_writer import write_rows
 from robustbench_mllm.seeding import make_rng
@@ -32,8 +35,9 @@ class WorkUnit:
     visual: str | None
     severity: int
     specs: tuple[VariantSpec, ...]
-    items: tuple[Item, ...]
+    items: tuple[Item, ...]  # without image bytes: pixels come from ``arrays``
     texts: dict[TextKey, list[str]]
+    arrays: dict[str, Path]  # image id -> decoded array file
     out_dir: Path
     engine: str
     seed: int
@@ -51,7 +55,7 @@ class VariantResult:
 
 
 class ImageCache:
-    """Encoded images of one unit by image id: each is decoded and corrupted once."""
+    """Encoded images of one unit by image id: each is loaded, corrupted and encoded once."""
 
     def __init__(self, unit: WorkUnit) -> None:
         from robustbench_mllm.registries import load_registry
@@ -66,10 +70,10 @@ class ImageCache:
         return self._encoded[item.image_id]
 
     def _make(self, item: Item) -> bytes:
-        from robustbench_mllm.imaging import encode_image, load_rgb
+        from robustbench_mllm.imaging import encode_image
 
         unit = self.unit
-        img = load_rgb(item.image, item_id=item.id)
+        img = load_array(unit.arrays[item.image_id])
         if self.pert is not None:
             rng = make_rng(unit.seed, unit.visual, unit.severity, item.image_id)
             corrupt = self.pert.apply if unit.engine == "fast" else self.pert.apply_reference
@@ -108,9 +112,12 @@ def run_unit(unit: WorkUnit) -> list[VariantResult]:
 
 def make_units(
     dataset: str, items: Sequence[Item], specs: Sequence[VariantSpec], texts: dict[TextKey, list[str]],
-    out_dir: Path, engine: str, seed: int, image_format: str, quality: int, image_ext: str,
+    arrays: dict[str, Path], out_dir: Path, engine: str, seed: int, image_format: str, quality: int,
+    image_ext: str,
 ) -> list[WorkUnit]:
     """Group ``specs`` by image treatment, in first-seen order."""
+    # a hub source's items hold the encoded image: every unit would carry (and pickle) it
+    light = tuple(replace(item, image=None) for item in items)
     groups: dict[tuple[str | None, int], list[VariantSpec]] = {}
     for spec in specs:
         groups.setdefault((spec.visual, spec.severity if spec.visual else 0), []).append(spec)
@@ -118,8 +125,9 @@ def make_units(
     for (visual, severity), group in groups.items():
         needed = {(s.text, s.severity) for s in group if s.text}
         units.append(WorkUnit(
-            dataset=dataset, visual=visual, severity=severity, specs=tuple(group), items=tuple(items),
-            texts={k: v for k, v in texts.items() if k in needed}, out_dir=Path(out_dir), engine=engine,
+            dataset=dataset, visual=visual, severity=severity, specs=tuple(group), items=light,
+            texts={k: v for k, v in texts.items() if k in needed}, arrays=arrays,
+            out_dir=Path(out_dir), engine=engine,
             seed=seed, image_format=image_format, quality=quality, image_ext=image_ext,
         ))
     return units

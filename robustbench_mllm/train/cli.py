@@ -18,9 +18,9 @@ console = Console()
 
 
 def train(
-    base: Path = typer.Option(..., "--base", help="HF LLaVA folder to fine-tune (config.json, weights, processor)."),
-    data: Path = typer.Option(..., "--data", help="LLaVA instruction JSON (llava_v1_5_mix665k format)."),
-    images: Path | None = typer.Option(None, "--images", help="Folder the rows' 'image' paths are relative to."),
+    base: Path = typer.Option(..., "--base", exists=True, file_okay=False, help="HF LLaVA folder to fine-tune (config.json, weights, processor)."),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="LLaVA instruction JSON (llava_v1_5_mix665k format)."),
+    images: Path | None = typer.Option(None, "--images", exists=True, file_okay=False, help="Folder the rows' 'image' paths are relative to."),
     objective: str = typer.Option("vittle-f", "--objective", help=f"One of {', '.join(OBJECTIVES)}."),
     out: Path = typer.Option(Path("vittle-out"), "--out", help="Output folder (checkpoints, logs, final model)."),
     deepspeed: Path | None = typer.Option(None, "--deepspeed", help="DeepSpeed config file, or 'zero2'/'zero3' (shipped)."),

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustbench_mllm.io_utils import DataFormatError, read_json
+from robustbench_mllm.models.bottleneck import IGNORE_INDEX
 
 if TYPE_CHECKING:
     import torch
 
-IGNORE_INDEX = -100
 IMAGE_PLACEHOLDER = "<image>"
 
 

@@ -29,13 +29,15 @@ def _vision_tower(model: Any) -> Any:
 
 
 def build_trainable_model(options: TrainOptions) -> TrainableModel:
+    import torch
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
     base = Path(options.base)
     if not (base / "config.json").exists():
         raise FileNotFoundError(f"--base {base}: no config.json (expected a HF LLaVA folder)")
     processor = AutoProcessor.from_pretrained(base)
-    model = LlavaForConditionalGeneration.from_pretrained(base)
+    # fp32 master weights; bf16 comes from mixed precision (autocast or DeepSpeed's bf16 mode)
+    model = LlavaForConditionalGeneration.from_pretrained(base, dtype=torch.float32)
     _vision_tower(model).requires_grad_(False)
     handle = None
     if options.objective.uses_bottleneck:

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from robustbench_mllm.models.bottleneck import IGNORE_INDEX
+
 if TYPE_CHECKING:
     import torch
 
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
 ObjectiveName = Literal["baseline", "vittle-f", "vittle-l", "weight-decay", "lora"]
 OBJECTIVES: tuple[str, ...] = ("baseline", "vittle-f", "vittle-l", "weight-decay", "lora")
 AlphaSchedule = Literal["sigmoid", "cosine"]
-IGNORE_INDEX = -100
 # weight decay of the `weight-decay` regularisation baseline when --weight-decay is not given
 DEFAULT_REGULARISING_WEIGHT_DECAY = 0.1
 

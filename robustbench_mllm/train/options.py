@@ -6,12 +6,33 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robustbench_mllm.io_utils import read_json
 from robustbench_mllm.models.bottleneck import BottleneckConfig
 from robustbench_mllm.train.objective import DEFAULT_REGULARISING_WEIGHT_DECAY, ObjectiveConfig
 
 # LLaVA-1.5's LoRA recipe: rank 128, scale 256, learning rate 2e-4
 LORA_DEFAULT_LR = 2e-4
 PAPER_LR = 2e-5
+DEEPSPEED_DIR = Path(__file__).parent / "deepspeed"
+
+
+def resolve_deepspeed(value: Path | None) -> str | None:
+    """A DeepSpeed config path, or a shipped config by name (``zero2`` / ``zero3``)."""
+    if value is None:
+        return None
+    shipped = DEEPSPEED_DIR / f"{value}.json"
+    if shipped.exists():
+        return str(shipped)
+    if not Path(value).is_file():
+        raise FileNotFoundError(f"--deepspeed {value}: no such file (shipped: zero2, zero3)")
+    return str(value)
+
+
+def zero_stage(config_path: str | None) -> int:
+    """The ZeRO stage of a DeepSpeed config (0 without one)."""
+    if config_path is None:
+        return 0
+    return int(read_json(Path(config_path)).get("zero_optimization", {}).get("stage", 0))
 
 
 @dataclass(frozen=True)
@@ -42,11 +63,14 @@ class TrainOptions:
     resume: bool = True
 
     def __post_init__(self) -> None:
-        if self.objective.name == "lora" and self.deepspeed is not None and "zero3" in self.deepspeed.name:
+        if self.objective.name == "lora" and zero_stage(self.deepspeed_config()) == 3:
             raise ValueError("--objective lora merges the adapter at the end: use ZeRO-2, not ZeRO-3")
         for name in ("batch_size", "grad_accum", "max_length", "save_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+
+    def deepspeed_config(self) -> str | None:
+        return resolve_deepspeed(self.deepspeed)
 
     @property
     def lr(self) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from robustbench_mllm.models.bottleneck_hooks import BottleneckHandle
-
-DEEPSPEED_DIR = Path(__file__).parent / "deepspeed"
-
 
 class VittleTrainer(Trainer):
     """``Trainer`` whose loss is CE on response tokens plus the bottleneck's KL terms."""
@@ -120,18 +118,6 @@ class StepLogCallback(TrainerCallback):
             self.progress.stop()
 
 
-def resolve_deepspeed(value: Path | None) -> str | None:
-    """A config path, or a shipped config by name (``zero2`` / ``zero3``)."""
-    if value is None:
-        return None
-    shipped = DEEPSPEED_DIR / f"{value}.json"
-    if shipped.exists():
-        return str(shipped)
-    if not Path(value).exists():
-        raise FileNotFoundError(f"--deepspeed {value}: no such file (shipped: zero2, zero3)")
-    return str(value)
-
-
 def training_arguments(options: TrainOptions) -> TrainingArguments:
     import torch
 
@@ -155,7 +141,7 @@ def training_arguments(options: TrainOptions) -> TrainingArguments:
         save_steps=options.save_steps,
         save_total_limit=2,
         seed=options.seed,
-        deepspeed=resolve_deepspeed(options.deepspeed),
+        deepspeed=options.deepspeed_config(),
         report_to=[],
         disable_tqdm=True,
         remove_unused_columns=False,
@@ -181,8 +167,8 @@ def run_training(options: TrainOptions) -> TrainResult:
     from transformers.trainer_utils import get_last_checkpoint
 
     options.out.mkdir(parents=True, exist_ok=True)
+    args = training_arguments(options)  # first: with ZeRO-3 it makes from_pretrained load partitioned
     built = build_trainable_model(options)
-    args = training_arguments(options)
     dataset = InstructionDataset(
         options.data, options.images, built.processor, int(_llava(built).config.image_token_id),
         int(_llava(built).config.image_seq_length), options.max_length, options.pad_square,
@@ -193,7 +179,7 @@ def run_training(options: TrainOptions) -> TrainResult:
     if built.handle is not None:
         callbacks.append(AlphaScheduleCallback(built.handle, options.objective))
     trainer = VittleTrainer(
-        model=built.model, args=args, train_dataset=dataset, data_collator=lambda s: collate(s, pad_id),
+        model=built.model, args=args, train_dataset=dataset, data_collator=partial(collate, pad_token_id=pad_id),
         callbacks=callbacks, objective=options.objective, handle=built.handle,
     )
     trainer.remove_callback(PrinterCallback)  # StepLogCallback shows the logs

@@ -50,10 +50,12 @@ def trained() -> dict[float, float]:
     return values
 
 
+@pytest.mark.slow
 def test_trained_club_is_near_zero_without_dependence(trained: dict[float, float]) -> None:
     assert abs(trained[0.0]) < 0.05  # true MI 0; a rho = 0.5 pair scores 1.33 in closed form
 
 
+@pytest.mark.slow
 def test_trained_club_increases_with_correlation(trained: dict[float, float]) -> None:
     assert trained[0.0] < trained[0.5] < trained[0.8]
     assert trained[0.5] > -2 * np.log(1 - 0.5**2)  # above the true MI: an upper bound

@@ -54,10 +54,24 @@ def test_emid_end_to_end_and_cached_rerun(run: tuple[Path, Path], tiny_clip_dir:
     assert load_results(run_dir)["emid"] == json.loads(json.dumps(payload))
     assert list((run_dir / "embeddings").glob("*/shard-*.safetensors"))
 
+    saved = run_dir / "emid" / "estimator" / "club.safetensors"
+    stamp = saved.stat().st_mtime_ns
     second = make_embedders(config, run_dir)
     again = run_emid(config, second)
     assert second.forward_calls == 0  # everything came from RUN/embeddings
-    assert again["datasets"] == payload["datasets"]  # and the saved estimator was reused
+    assert saved.stat().st_mtime_ns == stamp  # the saved estimator was reused, not retrained
+    assert again["datasets"] == payload["datasets"]
+
+    from typer.testing import CliRunner
+
+    from robustbench_mllm.cli import app
+
+    result = CliRunner().invoke(app, ["emid", str(run_dir), "--image-encoder", str(tiny_clip_dir),
+                                      "--text-encoder", str(tiny_xlmr_dir), "--permutations", "5",
+                                      "--club-max-steps", "60", "--device", "cpu"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "char_typo_s5" in result.output and "EMID" in result.output
+    assert load_results(run_dir)["emid"]["estimator"]["training"]["max_steps"] == 60
 
 
 def test_saved_estimator_is_used_as_given(run: tuple[Path, Path], tiny_clip_dir: Path, tiny_xlmr_dir: Path,
@@ -72,3 +86,26 @@ def test_saved_estimator_is_used_as_given(run: tuple[Path, Path], tiny_clip_dir:
     assert estimator.shape.x_dim == 32  # the tiny encoders' width
     with pytest.raises(ValueError, match="CLUB expects x of shape"):
         estimator.value(np.zeros((3, 5)), np.zeros((3, 32)))
+
+
+def test_train_on_other_runs(run: tuple[Path, Path], tiny_clip_dir: Path, tiny_xlmr_dir: Path, tmp_path: Path) -> None:
+    run_dir, data = run
+    other = write_run(tmp_path / "other", data)
+    payload = run_emid(_config(run_dir, tiny_clip_dir, tiny_xlmr_dir, train_on=(other,)))
+    assert payload["estimator"]["trained_on"] == [str(other)]
+    assert list((other / "embeddings").glob("*/shard-*.safetensors"))  # the training run's own cache
+
+
+def test_missing_reference_names_file_item_and_field(run: tuple[Path, Path], tiny_clip_dir: Path,
+                                                     tiny_xlmr_dir: Path) -> None:
+    from robustbench_mllm.dataset_schema import read_variant_rows, write_variant
+    from robustbench_mllm.io_utils import DataFormatError
+    from robustbench_mllm.layout import variant_file
+
+    run_dir, data = run
+    path = variant_file(data, DATASET, "clean")
+    rows = read_variant_rows(path)
+    rows[4]["reference_answer"] = ""
+    write_variant(path, rows)
+    with pytest.raises(DataFormatError, match=r"clean/data.parquet: item '1-1': fields 'reference_answer'"):
+        run_emid(_config(run_dir, tiny_clip_dir, tiny_xlmr_dir))

@@ -95,3 +95,14 @@ def test_baseline_sits_below_a_real_shift_and_near_same_distribution_values() ->
     null = jsd_with_baseline(a, same, "gaussian_rff", permutations=30, seed=1)
     assert null.p_value > 0.05
     assert jsd_with_baseline(a, shifted, "linear", permutations=30, seed=1) == result  # seeded
+
+
+def test_pooled_split_route_equals_the_direct_functions() -> None:
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((30, 50)), rng.standard_normal((25, 50)) + 0.2
+    width = median_bandwidth(a, b)
+    direct = {"linear": linear_jsd(a, b), "gaussian": gaussian_jsd(a, b, width),
+              "gaussian_rff": gaussian_rff_jsd(a, b, width, n_features=256, seed=3)}
+    for kind, expected in direct.items():
+        got = jsd_with_baseline(a, b, kind, permutations=0, seed=3, n_features=256).value  # type: ignore[arg-type]
+        assert got == pytest.approx(expected, abs=1e-12)

@@ -131,8 +131,12 @@ def test_released_compat_marks_the_first_positions_visual(tiny_llava_dir: Path) 
     with torch.no_grad():
         model(**batch)
     visual = handle._masks["v"][0]
-    n_image = model.config.image_seq_length
-    assert visual[:n_image].all() and not visual[n_image:].any()
+    # seq_len - text_len, text_len counting the image as one placeholder (as the released code saw it)
+    n_visual = model.config.image_seq_length - 1
+    assert visual[:n_visual].all() and not visual[n_visual:].any()
+    with torch.no_grad():
+        model(**_batch(model, text_only=True))
+    assert not handle._masks["v"].any()
 
 
 def test_training_forward_on_text_only_batch_is_finite(tiny_llava_dir: Path) -> None:
@@ -191,3 +195,43 @@ def test_load_bottleneck_weights_errors_name_the_problem(tiny_llava_dir: Path, t
         load_bottleneck_weights(model, tiny_llava_dir)
     with pytest.raises(ValueError, match="layer_v=9"):
         attach_bottleneck(_load(tiny_llava_dir), BottleneckConfig(layer_v=9, layer_t=1))
+
+
+def test_embeddings_input_finds_the_same_visual_positions(tiny_llava_dir: Path) -> None:
+    model = _load(tiny_llava_dir)
+    handle = attach_bottleneck(model, BottleneckConfig(layer_v=1, layer_t=1))
+    batch = _batch(model)
+    with torch.no_grad():
+        by_ids = model(**batch).logits
+        ids_mask = handle._masks["v"].clone()
+        embeds = model.get_input_embeddings()(batch["input_ids"])
+        by_embeds = model(inputs_embeds=embeds, pixel_values=batch["pixel_values"]).logits
+    assert torch.equal(handle._masks["v"], ids_mask) and ids_mask.sum() == model.config.image_seq_length
+    torch.testing.assert_close(by_embeds, by_ids)
+
+
+@pytest.mark.parametrize(("tokens", "expected"), [("instruction", 3), ("all", 5)])
+def test_text_kl_covers_instruction_or_all_non_pad_text_tokens(
+    tiny_llava_dir: Path, tokens: str, expected: int
+) -> None:
+    model = _load(tiny_llava_dir).train()
+    handle = attach_bottleneck(model, BottleneckConfig(layer_v=1, layer_t=1))
+    handle.text_kl_tokens = tokens
+    ids = torch.tensor([[1, 10, 11, 12, 13, 3, 3]])  # 5 text tokens, then 2 pads
+    labels = torch.tensor([[-100, -100, -100, 12, 13, -100, -100]])
+    model(input_ids=ids, attention_mask=torch.tensor([[1, 1, 1, 1, 1, 0, 0]]), labels=labels)
+    assert int(handle.last_kl["t"].weight.sum()) == expected
+
+
+def test_hook_accepts_tuple_layer_outputs_of_older_transformers(tiny_llava_dir: Path) -> None:
+    model = _load(tiny_llava_dir)
+    handle = attach_bottleneck(model, BottleneckConfig(layer_v=1, layer_t=1))
+    batch = _batch(model)
+    with torch.no_grad():
+        model(**batch)  # prepares the masks of this input
+        hidden = torch.randn(1, batch["input_ids"].shape[1], model.config.text_config.hidden_size)
+        hook = handle._mixer(("v", "t"))
+        as_tensor = hook(None, (), hidden)
+        as_tuple = hook(None, (), (hidden, "cache"))
+    assert isinstance(as_tuple, tuple) and as_tuple[1] == "cache"
+    assert torch.equal(as_tuple[0], as_tensor) and not torch.equal(as_tensor, hidden)

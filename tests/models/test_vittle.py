@@ -11,7 +11,7 @@ from robustbench_mllm.models.base import GenerationParams
 from robustbench_mllm.models.detect import detect_adapter, load_adapter
 from robustbench_mllm.models.llava_runtime import LlavaRuntime
 from robustbench_mllm.models.options import LoadOptions
-from tests.fixtures.tiny_llava import build_tiny_vittle, sample_batch
+from tests.fixtures.tiny_llava import build_tiny_original, build_tiny_vittle, sample_batch
 
 PARAMS = GenerationParams(max_new_tokens=8)
 LAYERS = {"vittle_layer_v": 2, "vittle_layer_t": 1}
@@ -71,3 +71,24 @@ def test_released_compat_and_layer_validation(checkpoints: dict[str, Path]) -> N
     assert len(released.generate(sample_batch(2), PARAMS)) == 2
     with pytest.raises(ValueError, match="--vittle-layer-v"):  # default layer 24; the tiny model has 4
         load_adapter(str(checkpoints["merged"]), LoadOptions(device="cpu"))
+
+
+def test_released_code_layout_on_a_llava_codebase_checkpoint(
+    checkpoints: dict[str, Path], tiny_llava_dir: Path, tmp_path: Path
+) -> None:
+    """llava_llama weights with the bottleneck keys inside (what the released trainer saves)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = build_tiny_original(tiny_llava_dir, tmp_path / "released")
+    weights = load_file(str(folder / "model.safetensors"))
+    bottleneck = load_file(str(checkpoints["separate"] / "bottleneck.safetensors"))
+    save_file({**weights, **bottleneck}, str(folder / "model.safetensors"))
+    assert detect_adapter(str(folder)) == "vittle"
+    released = load(folder)
+    assert released.describe()["base_adapter"] == "llava-original"
+    hf_based = load(checkpoints["separate"])
+    inputs = hf_based.encode(sample_batch(2))
+    kwargs = {"max_new_tokens": 6, "do_sample": False, "suppress_tokens": [hf_based.image_token_id],
+              "pad_token_id": hf_based.tokenizer.pad_token_id}
+    with torch.inference_mode():
+        assert torch.equal(released.model.generate(**inputs, **kwargs), hf_based.model.generate(**inputs, **kwargs))

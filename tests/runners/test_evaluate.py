@@ -24,7 +24,7 @@ from robustbench_mllm.runners.evaluate import EvaluateConfig, run_evaluate
 from robustbench_mllm.runners.evaluate_merge import merge_runs
 from robustbench_mllm.runners.evaluate_store import Shard
 from tests.fixtures.fake_openai import FakeOpenAIServer, FaultPlan, last_user_text
-from tests.fixtures.tiny_generated import write_tiny_generated
+from tests.fixtures.tiny_generated import tiny_items, write_tiny_generated
 
 TOTAL_ITEMS = 12 * 2 + 4 + 4
 
@@ -82,9 +82,7 @@ def test_cli_end_to_end_through_model_path(tiny_llava_dir: Path, data: Path, tmp
     pope = section["datasets"]["tiny_pope"]["clean"]
     assert pope["task"] == "yes_no" and pope["complete"]
     # the stored metrics are those of the stored answers
-    from tests.fixtures.tiny_generated import _items
-
-    labels = {i.id: (i.split, i.label) for i in _items("tiny_pope", 12)}
+    labels = {i.id: (i.split, i.label) for i in tiny_items("tiny_pope", 12)}
     rows = [(*labels[p["id"]], p["answer"]) for p in lines_of(run, "tiny_pope", "clean")]
     assert pope["metrics"]["llava"] == json.loads(json.dumps(yes_no_report(rows)))
     assert section["datasets"]["tiny_mc"]["clean"]["metrics"]["n"] == 4

@@ -54,6 +54,16 @@ def test_represent_end_to_end_and_resume(tiny_llava_dir: Path, tmp_path: Path) -
     again = run_represent(config, factory)  # every variant is stored: no model load
     assert loads == [1] and again["datasets"] == payload["datasets"]
 
+    from typer.testing import CliRunner
+
+    from robustbench_mllm.cli import app
+
+    result = CliRunner().invoke(app, ["represent", "--model", str(tiny_llava_dir), "--data", str(data),
+                                      "--layer", "2", "--out", str(config.out), "--permutations", "5",
+                                      "--device", "cpu"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "gaussian_noise_s5" in result.output and "pca_layer2.png" in result.output
+
 
 def test_paired_cosine_distance_and_pca_closed_forms() -> None:
     a = np.array([[1.0, 0.0], [0.0, 2.0]])

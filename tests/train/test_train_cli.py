@@ -13,20 +13,22 @@ from robustbench_mllm.cli import app
 from tests.fixtures.toy_instructions import build_toy_instructions
 
 
-def test_bad_objective_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        app, ["train", "--base", str(tmp_path), "--data", str(tmp_path / "d.json"), "--objective", "vittle"]
-    )
+def test_bad_arguments_are_usage_errors(tmp_path: Path) -> None:
+    data = tmp_path / "d.json"
+    result = CliRunner().invoke(app, ["train", "--base", str(tmp_path), "--data", str(data)])
+    assert result.exit_code == 2 and "Invalid value for '--data'" in result.output
+    data.write_text("[]")
+    result = CliRunner().invoke(app, ["train", "--base", str(tmp_path), "--data", str(data), "--objective", "vittle"])
     assert result.exit_code == 2 and "unknown objective" in result.output
 
 
 def test_shipped_deepspeed_configs_resolve_by_name() -> None:
-    from robustbench_mllm.train.trainer import DEEPSPEED_DIR, resolve_deepspeed
+    from robustbench_mllm.train.options import DEEPSPEED_DIR, resolve_deepspeed, zero_stage
 
     for stage in (2, 3):
         path = Path(resolve_deepspeed(Path(f"zero{stage}")) or "")
         assert path.parent == DEEPSPEED_DIR
-        assert json.loads(path.read_text())["zero_optimization"]["stage"] == stage
+        assert zero_stage(str(path)) == stage
     with pytest.raises(FileNotFoundError, match="shipped: zero2, zero3"):
         resolve_deepspeed(Path("zero4"))
 

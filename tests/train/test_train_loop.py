@@ -65,3 +65,30 @@ def test_vittle_training_resumes_lowers_loss_and_reloads_identically(
     expected = _answers(in_memory, images)
     assert _answers(reloaded, images) == expected
     assert any(expected)
+
+
+@pytest.mark.slow
+def test_trained_checkpoint_evaluates_through_the_cli_with_the_vittle_adapter(
+    tiny_llava_dir: Path, tmp_path: Path, one_thread: None
+) -> None:
+    from typer.testing import CliRunner
+
+    from robustbench_mllm.cli import app
+    from robustbench_mllm.io_utils import read_json
+    from tests.fixtures.tiny_generated import write_tiny_generated
+
+    data, images = build_toy_instructions(tmp_path / "toy")
+    out, run = tmp_path / "out", tmp_path / "run"
+    train = ["train", "--base", str(tiny_llava_dir), "--data", str(data), "--images", str(images), "--out", str(out),
+             "--objective", "vittle-f", "--layer", "3", "--max-steps", "2", "--batch-size", "2"]
+    result = CliRunner().invoke(app, train)
+    assert result.exit_code == 0, result.output
+    assert "train: vittle-f" in result.output
+    generated = write_tiny_generated(tmp_path / "generated")
+    evaluate = ["evaluate", "--model", str(out), "--data", str(generated), "--out", str(run), "--max-new-tokens", "4",
+                "--device", "cpu", "--variants", "clean", "--datasets", "tiny_pope"]
+    result = CliRunner().invoke(app, evaluate)
+    assert result.exit_code == 0, result.output
+    info = read_json(run / "run.json")
+    assert info["adapter_name"] == "vittle"
+    assert info["adapter"]["bottleneck"]["layer_v"] == 3

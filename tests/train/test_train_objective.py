@@ -81,3 +81,21 @@ def test_learnable_prior_gets_gradients_only_in_vittle_l(tiny_llava_dir: Path, t
     assert (priors[0][0] is None) == (objective == "vittle-f")
     assert not any(p.requires_grad for p in model.model.vision_tower.parameters())
     assert all(p.grad is not None for p in handle.mlp("v").parameters())
+
+
+def test_paper_defaults_and_per_objective_optimiser_settings(tmp_path: Path) -> None:
+    from robustbench_mllm.train.options import TrainOptions
+
+    def options(name: str, **kwargs: object) -> TrainOptions:
+        return TrainOptions(base=tmp_path, data=tmp_path, out=tmp_path, objective=ObjectiveConfig(name=name), **kwargs)  # type: ignore[arg-type]
+
+    paper = options("vittle-f")
+    assert (paper.lr, paper.wd, paper.epochs, paper.warmup_ratio, paper.max_length) == (2e-5, 0.0, 1.0, 0.03, 2048)
+    assert paper.gradient_checkpointing and paper.bottleneck().layer_v == 24 and paper.bottleneck().prior == "fixed"
+    assert options("weight-decay").wd == 0.1 and options("weight-decay", weight_decay=0.05).wd == 0.05
+    assert options("baseline").wd == 0.0 and options("lora").lr == 2e-4
+    assert options("vittle-l").bottleneck().prior == "learned"
+    with pytest.raises(ValueError, match="ZeRO-2, not ZeRO-3"):
+        options("lora", deepspeed=Path("zero3"))
+    with pytest.raises(ValueError, match="--batch-size must be positive"):
+        options("baseline", batch_size=0)

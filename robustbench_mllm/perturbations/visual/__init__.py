@@ -5,7 +5,7 @@ Importing this package registers them (it imports OpenCV; keep it off the CLI's 
 """
 
 from robustbench_mllm.perturbations.visual import blur, fog, frost, noise, tone
-from robustbench_mllm.perturbations.visual.engine import ENGINES, VisualCorruption, VisualEngine
+from robustbench_mllm.perturbations.visual.engine import VisualCorruption
 
 VISUAL_PERTURBATIONS: tuple[str, ...] = (
     "defocus_blur", "zoom_blur", "contrast", "brightness", "fog", "frost",
@@ -13,10 +13,8 @@ VISUAL_PERTURBATIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 __all__ = [
-    "ENGINES",
     "VISUAL_PERTURBATIONS",
     "VisualCorruption",
-    "VisualEngine",
     "blur",
     "fog",
     "frost",

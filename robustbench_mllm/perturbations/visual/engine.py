@@ -24,8 +24,6 @@ import numpy as np
 from robustbench_mllm.imaging import check_rgb
 from robustbench_mllm.perturbations.base import Perturbation, check_severity
 
-VisualEngine = Literal["fast", "reference"]
-ENGINES: tuple[VisualEngine, ...] = ("fast", "reference")
 # imagecorruptions.corrupt refuses smaller images.
 REFERENCE_MIN_SIDE = 32
 
@@ -80,17 +78,3 @@ class VisualCorruption(Perturbation):
         finally:
             np.random.set_state(saved_state)
         return np.ascontiguousarray(out, dtype=np.uint8)
-
-    def run(
-        self,
-        img: np.ndarray,
-        severity: int,
-        rng: np.random.Generator,
-        engine: VisualEngine = "fast",
-    ) -> np.ndarray:
-        """Dispatch to ``apply`` (fast) or ``apply_reference`` by engine name."""
-        if engine == "fast":
-            return self.apply(img, severity, rng)
-        if engine == "reference":
-            return self.apply_reference(img, severity, rng)
-        raise ValueError(f"unknown visual engine {engine!r}; choose one of {', '.join(ENGINES)}")

@@ -96,10 +96,10 @@ def frost_layer(image_hw: tuple[int, int], placement: FrostPlacement) -> np.ndar
 
 
 def blend_frost(img: np.ndarray, level: dict[str, Any], layer: np.ndarray) -> np.ndarray:
-    """``image_weight * x + frost_weight * frost`` in grey levels."""
-    blended = img.astype(np.float32)
-    blended *= np.float32(level["image_weight"])
-    blended += np.float32(level["frost_weight"]) * layer
+    """``image_weight * x + frost_weight * frost`` in grey levels (one float32 temporary)."""
+    blended = cv2.addWeighted(
+        img, level["image_weight"], layer, level["frost_weight"], 0.0, dtype=cv2.CV_32F
+    )
     return to_uint8(blended)
 
 

@@ -43,7 +43,8 @@ class PoissonTables:
     ``cdf[v, k]`` is P(count <= k) (the last column is +inf: the tail beyond the support, under
     1e-15, goes to the last count); ``guide[v, j]`` is the number of entries of ``cdf[v]`` that are
     <= j / buckets, so a uniform u starts its search at ``guide[v, floor(u * buckets)]``, at most
-    one or two steps below the answer. ``grey[k]`` is the output grey level of count k.
+    one or two steps below the answer. ``grey[k]`` is the output grey level of count k. The 2-D
+    tables are stored flattened (row-major) and, being cached, read-only.
     """
 
     cdf: np.ndarray
@@ -69,7 +70,10 @@ def poisson_tables(photons: int) -> PoissonTables:
     edges = np.arange(buckets) / buckets
     guide = np.stack([np.searchsorted(row, edges, side="right") for row in cdf]).astype(np.int32)
     grey = np.clip(counts / float(photons), 0, 1) * 255  # the reference's count -> grey level
-    return PoissonTables(cdf.ravel(), guide.ravel(), to_uint8(grey), buckets)
+    tables = PoissonTables(cdf.ravel(), guide.ravel(), to_uint8(grey), buckets)
+    for table in (tables.cdf, tables.guide, tables.grey):
+        table.setflags(write=False)
+    return tables
 
 
 def sample_poisson_grey(

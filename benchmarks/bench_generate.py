@@ -1,0 +1,202 @@
+"""End-to-end ``robust-mllm generate`` on a synthetic POPE-like folder: before vs after.
+
+Builds ``--images`` distinct 640x480 JPEG photos (scikit-image photos + per-image noise) with POPE's
+layout (3 splits, 6 questions per image per split: 18 rows per image), then times
+``run_generate`` for the 9 visual corruptions at the given severities with ``--num-proc`` 1 and 2:
+
+- after: the working tree;
+- before: the same tree with the runner modules taken from git revision ``--before`` (read with
+  ``git show``; nothing in the repository changes), run from a copy via PYTHONPATH.
+
+Each run is a fresh child process: wall time, plus CPU time (user + system of the child and its
+worker processes, from ``resource.getrusage``), since other jobs may share the cores. All runs
+must write byte-identical data (compared through the manifest, which holds every file's sha256).
+A stage breakdown (decode, corruptions, PNG encode, parquet write), measured in this process,
+shows where the time goes; both are projected to the real workload, 530 images (POPE 500 with 18
+rows each + LB-COCO 30), by scaling per image.
+
+Usage: python benchmarks/bench_generate.py [--images 100] [--severities 1,3,5] [--before REV]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RUNNER_MODULES = ("robustbench_mllm/runners/generate.py", "robustbench_mllm/runners/generate_worker.py")
+REAL_IMAGES = 530
+PER_SPLIT = 6
+SPLITS = ("random", "popular", "adversarial")
+
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+import robustbench_mllm
+from robustbench_mllm.runners.generate import run_generate
+from robustbench_mllm.runners.generate_plan import GenerateParams
+src, out, severities, num_proc = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+params = GenerateParams(suite="pope", source=src, images=src + "/val2014", allow_nonstandard=True,
+                        perturbations="visual", severities=tuple(int(s) for s in severities.split(",")))
+started = time.perf_counter()
+run_generate(params, out, num_proc=num_proc)
+print(json.dumps({"package": robustbench_mllm.__file__, "seconds": time.perf_counter() - started}))
+"""
+
+
+def build_source(root: Path, count: int) -> Path:
+    from PIL import Image
+    from skimage import data
+
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(), data.immunohistochemistry()]
+    images = root / "val2014"
+    images.mkdir(parents=True)
+    for index in range(count):
+        rng = np.random.default_rng(index)
+        base = np.asarray(Image.fromarray(photos[index % len(photos)]).resize((640, 480)), dtype=np.int16)
+        pixels = np.clip(base + rng.integers(-20, 21, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(images / f"COCO_val2014_{index + 1:012d}.jpg", quality=90)
+    for split in SPLITS:
+        rows = [
+            {"question_id": index * PER_SPLIT + q + 1, "image": f"COCO_val2014_{index + 1:012d}.jpg",
+             "text": f"Is there a thing{q} in the image?", "label": "yes" if q % 2 else "no"}
+            for index in range(count) for q in range(PER_SPLIT)
+        ]
+        (root / f"coco_pope_{split}.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def before_tree(work: Path, revision: str) -> Path:
+    """A copy of the package with the runner modules as of ``revision``."""
+    root = work / "before"
+    shutil.copytree(REPO / "robustbench_mllm", root / "robustbench_mllm",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for module in RUNNER_MODULES:
+        old = subprocess.run(["git", "show", f"{revision}:{module}"], cwd=REPO, check=True,
+                             capture_output=True, text=True).stdout
+        (root / module).write_text(old)
+    return root
+
+
+def timed_run(package_root: Path, source: Path, out: Path, severities: str, num_proc: int) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(package_root)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", CHILD, str(source), str(out), severities, str(num_proc)],
+                          env=env, cwd=out.parent, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reported = json.loads(done.stdout.strip().splitlines()[-1])
+    if not reported["package"].startswith(str(package_root)):
+        raise RuntimeError(f"ran {reported['package']}, expected the package under {package_root}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu}
+
+
+def stage_times(source: Path, severities: tuple[int, ...], sample: int) -> dict[str, float]:
+    """CPU ms per source image for each stage (single process, cv2 at 1 thread)."""
+    import cv2
+
+    from robustbench_mllm.dataset_schema import item_to_row
+    from robustbench_mllm.imaging import encode_image, load_rgb
+    from robustbench_mllm.perturbations.visual import VISUAL_PERTURBATIONS
+    from robustbench_mllm.records import Item, VariantSpec
+    from robustbench_mllm.registries import load_registry
+    from robustbench_mllm.runners.generate_writer import write_rows
+
+    cv2.setNumThreads(1)
+    perts = load_registry("perturbations")
+    files = sorted((source / "val2014").iterdir())[:sample]
+    clock = time.process_time
+    totals = {"decode": 0.0, "corrupt": 0.0, "encode": 0.0}
+    encoded = []
+    for file in files:
+        t0 = clock()
+        img = load_rgb(file)
+        t1 = clock()
+        outputs = [perts.get(name).apply(img, s, np.random.default_rng(s)) for name in VISUAL_PERTURBATIONS
+                   for s in severities]
+        t2 = clock()
+        encoded = [encode_image(o) for o in [img, *outputs]]
+        t3 = clock()
+        totals["decode"] += t1 - t0
+        totals["corrupt"] += t2 - t1
+        totals["encode"] += t3 - t2
+    per_image = {k: 1000 * v / len(files) for k, v in totals.items()}
+    # the parquet writer for one variant: POPE's 18 rows per image, in POPE's order
+    spec = VariantSpec(visual="frost", severity=3)
+    rows = [item_to_row(Item(id=f"{split}_{i}_{q}", dataset="pope", split=split, question="Is there a dog?",
+                             image=None, image_id=str(i)), spec, encoded[i % len(encoded)], "png")
+            for split in SPLITS for i in range(len(files)) for q in range(PER_SPLIT)]
+    with tempfile.TemporaryDirectory() as scratch:
+        write_rows(Path(scratch) / "warm.parquet", rows[:1])  # imports datasets once
+        t0 = clock()
+        write_rows(Path(scratch) / "data.parquet", rows)
+        per_image["write one variant"] = 1000 * (clock() - t0) / len(files)
+    return per_image
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--severities", default="1,3,5")
+    parser.add_argument("--num-proc", default="1,2")
+    parser.add_argument("--before", default="b904432", help="git revision of the runner to compare with")
+    parser.add_argument("--stage-sample", type=int, default=10, help="images for the stage breakdown")
+    args = parser.parse_args()
+    severities = tuple(int(s) for s in args.severities.split(","))
+    variants = 1 + 9 * len(severities)
+    with tempfile.TemporaryDirectory(prefix="bench_generate_") as tmp:
+        work = Path(tmp)
+        source = build_source(work / "pope", args.images)
+        trees = {"before": before_tree(work, args.before), "after": REPO}
+        print(f"{args.images} images 640x480 JPEG, {PER_SPLIT * len(SPLITS)} rows each; clean + 9 visual x "
+              f"severities {args.severities} = {variants} variants; load average {os.getloadavg()[0]:.1f}")
+        stages = stage_times(source, severities, min(args.stage_sample, args.images))
+        decodes_before = variants + 1  # screening + one per unit
+        print("\nstage CPU ms per source image (1 process):")
+        for name, ms in stages.items():
+            print(f"  {name:18s} {ms:8.1f}")
+        writes = stages["write one variant"] * variants
+        common = stages["corrupt"] + stages["encode"] + writes
+        for label, decodes in (("before", decodes_before), ("after", 1)):
+            total = common + decodes * stages["decode"]
+            print(f"  {label}: {decodes} decode(s) + corruptions + {variants} encodes + {variants} variant writes "
+                  f"= {total:.0f} ms/image -> {total * REAL_IMAGES / 1000:.0f} s CPU for {REAL_IMAGES} images "
+                  f"(writes: {writes * REAL_IMAGES / 1000:.0f} s)")
+
+        print(f"\n{'runner':8s} {'procs':>5s} {'wall s':>8s} {'CPU s':>8s} {'530-img wall':>13s} {'530-img CPU':>12s}")
+        manifests: dict[str, bytes] = {}
+        measured: dict[tuple[str, int], dict[str, float]] = {}
+        for num_proc in (int(n) for n in args.num_proc.split(",")):
+            for label, tree in trees.items():
+                out = work / f"out_{label}_{num_proc}"
+                result = timed_run(tree, source, out, args.severities, num_proc)
+                measured[(label, num_proc)] = result
+                manifests[f"{label}/{num_proc}"] = (out / "manifest.json").read_bytes()
+                scale = REAL_IMAGES / args.images
+                print(f"{label:8s} {num_proc:5d} {result['wall']:8.1f} {result['cpu']:8.1f} "
+                      f"{result['wall'] * scale / 60:10.1f} min {result['cpu'] * scale / 60:9.1f} min")
+                shutil.rmtree(out)
+        same = len(set(manifests.values())) == 1
+        print(f"\nall runs wrote the same bytes (manifest with every file's sha256): {same}")
+        for num_proc in sorted({n for _, n in measured}):
+            old, new = measured[("before", num_proc)], measured[("after", num_proc)]
+            print(f"num_proc={num_proc}: after/before wall {new['wall'] / old['wall']:.2f}, "
+                  f"CPU {new['cpu'] / old['cpu']:.2f}")
+        if not same:
+            raise SystemExit("outputs differ between runs")
+
+
+if __name__ == "__main__":
+    main()

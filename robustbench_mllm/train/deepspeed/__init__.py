@@ -1,0 +1,1 @@
+"""DeepSpeed ZeRO configs shipped with the trainer (``--deepspeed zero2`` / ``zero3``)."""
