@@ -2,7 +2,10 @@
 
 Written with ``datasets`` features (the image column is a ``datasets.Image``), so a variant loads
 back with ``datasets.load_dataset("parquet", data_files=...)``; read here with pyarrow directly,
-which needs no cache folder.
+which needs no cache folder. The image bytes are dictionary-encoded, so a row group stores each
+distinct image once (``runners.generate_writer``), and are read back as a dictionary: rows showing
+the same image share one ``bytes`` object instead of each holding a copy (POPE: 500 images, 9000
+rows).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ _REGISTRIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
             "robustbench_mllm.sources.hub",
             "robustbench_mllm.sources.published_shift",
             "robustbench_mllm.sources.closed_form",
+            "robustbench_mllm.sources.long_tail",
         ),
     ),
     "models": (

@@ -34,11 +34,16 @@ def _summary_tables(payload: dict[str, Any]) -> list[Table]:
 
 def judge(
     run_dir: Path = typer.Argument(..., help="Run folder written by `robust-mllm evaluate`."),
-    judge_model: str = typer.Option("gpt-4o", help="Judge model (the deployment name for Azure)."),
+    judge_model: Optional[str] = typer.Option(
+        None, help="Judge model (default gpt-4o); for Azure the deployment name (default $AZURE_OPENAI_DEPLOYMENT)."
+    ),
     base_url: Optional[str] = typer.Option(
         None, help="OpenAI-compatible server (vLLM, SGLang...); with --azure, the resource endpoint."
     ),
-    azure: bool = typer.Option(False, help="Azure OpenAI (AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION)."),
+    azure: bool = typer.Option(
+        False, help="Azure OpenAI: endpoint, API version and deployment default to $AZURE_OPENAI_ENDPOINT, "
+        "$OPENAI_API_VERSION (or $AZURE_OPENAI_API_VERSION) and $AZURE_OPENAI_DEPLOYMENT."
+    ),
     api_version: Optional[str] = typer.Option(None, help="Azure API version."),
     api_key_env: Optional[str] = typer.Option(
         None, help="Variable holding the key [OPENAI_API_KEY; AZURE_OPENAI_API_KEY with --azure]."
@@ -59,15 +64,14 @@ def judge(
     from robustbench_mllm.io_utils import DataFormatError
     from robustbench_mllm.judges.prompts import load_rules, own_prompt
     from robustbench_mllm.judges.runner import JudgeConfig, run_judge
-    from robustbench_mllm.llm.settings import ChatEndpoint
+    from robustbench_mllm.llm.settings import ChatEndpoint, chat_model
 
-    endpoint = ChatEndpoint(
-        model=judge_model, base_url=base_url, azure=azure, api_version=api_version,
-        api_key_env=api_key_env or ("AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY"),
-        concurrency=concurrency, timeout_s=timeout,
-    )
     columns = (TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
+        endpoint = ChatEndpoint(
+            model=chat_model(judge_model, azure), base_url=base_url, azure=azure, api_version=api_version,
+            api_key_env=api_key_env, concurrency=concurrency, timeout_s=timeout,
+        ).with_environment()
         endpoint.api_key()  # fail before reading any data when no key is configured
         config = JudgeConfig(
             run_dir=run_dir, endpoint=endpoint, prompt=load_rules(rules) if rules else own_prompt(),
@@ -86,11 +90,12 @@ def judge(
         raise typer.Exit(1) from None
     for table in _summary_tables(payload):
         console.print(table)
-    usage = payload["usage"]
+    usage, total = payload["usage"], payload["usage_total"]
     tokens = sum(m["prompt_tokens"] + m["completion_tokens"] for m in usage["models"].values())
     hits = sum(m["cache_hits"] for m in usage["models"].values())
     console.print(
         f"prompt {payload['prompt']['id']} | {payload['n_judgments']} judgments, "
         f"{payload['n_failed']} failed (excluded) | {hits} from cache | {tokens} tokens billed, "
-        f"~${usage['estimated_cost_usd']:.4f} | results: {run_dir / 'results.json'}"
+        f"~${usage['estimated_cost_usd']:.4f} (run total ~${total['estimated_cost_usd']:.4f} over "
+        f"{total['invocations']} invocations) | results: {run_dir / 'results.json'}"
     )

@@ -4,7 +4,9 @@ Reads RUN/run.json (for the generated data dir) and RUN/predictions/<dataset>/<v
 takes items from the generated set, skips closed-form datasets (items with a label or without a
 reference answer), and writes RUN/judgments/<dataset>/<variant>.jsonl (one Judgment per item and
 run, for confidence intervals), the response cache RUN/judgments/cache.sqlite, and the "judge"
-section of RUN/results.json.
+section of RUN/results.json: ``usage`` is this invocation's (a cached rerun sends nothing and costs
+$0), ``usage_total`` the sum over every invocation on the run (the previous section's total plus
+this one; an invocation killed before writing results is not counted).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from robustbench_mllm.llm.cache import ResponseCache
 from robustbench_mllm.llm.settings import ChatEndpoint
 from robustbench_mllm.llm.usage import UsageMeter, load_prices
 from robustbench_mllm.metrics.relative_preference import relative_preference
-from robustbench_mllm.records import Judgment
-from robustbench_mllm.results import update_results
+from robustbench_mllm.records import Item, Judgment
+from robustbench_mllm.results import load_results, update_results
 
 DATA_DIR_KEYS = ("data_dir", "data", "generated_dir")
 
@@ -83,6 +85,11 @@ def read_answers(path: Path) -> dict[str, str]:
     return answers
 
 
+def is_open_ended(item: Item) -> bool:
+    """Judged (and used for EMID) only when there is a reference answer and no closed-form label."""
+    return bool(item.reference_answer) and not item.label
+
+
 def plan_tasks(run_dir: Path, data_dir: Path, runs: int) -> TaskPlan:
     from robustbench_mllm.sources.generated import load_items
 
@@ -95,10 +102,7 @@ def plan_tasks(run_dir: Path, data_dir: Path, runs: int) -> TaskPlan:
     for dataset_dir in sorted(p for p in predictions.iterdir() if p.is_dir()):
         for pred_file in sorted(dataset_dir.glob("*.jsonl")):
             dataset, variant = dataset_dir.name, pred_file.stem
-            items = [
-                item for item in load_items(data_dir, dataset, variant)
-                if item.reference_answer and not item.label
-            ]
+            items = [item for item in load_items(data_dir, dataset, variant) if is_open_ended(item)]
             if not items:
                 closed.append(f"{dataset}/{variant}")
                 continue
@@ -132,6 +136,35 @@ def summarise(judgments: Sequence[Judgment]) -> dict[str, dict[str, Any]]:
     }
 
 
+USAGE_COUNTS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens")
+
+
+def add_usage(total: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Two ``UsageMeter.summary()`` dicts added per model; a model's cost stays None (unpriced)
+    when either side lacks it, and the overall cost sums the priced models, as ``summary`` does."""
+    models: dict[str, Any] = {}
+    for model in sorted({*total["models"], *new["models"]}):
+        mine, theirs = total["models"].get(model), new["models"].get(model)
+        if mine is None or theirs is None:
+            models[model] = dict(mine or theirs)
+            continue
+        costs = (mine["estimated_cost_usd"], theirs["estimated_cost_usd"])
+        models[model] = {**{key: mine[key] + theirs[key] for key in USAGE_COUNTS},
+                         "estimated_cost_usd": None if None in costs else costs[0] + costs[1]}
+    cost = sum(m["estimated_cost_usd"] for m in models.values() if m["estimated_cost_usd"] is not None)
+    return {"models": models, "estimated_cost_usd": round(cost, 6)}
+
+
+def cumulative_usage(run_dir: Path, usage: dict[str, Any]) -> dict[str, Any]:
+    """This invocation's usage added to the totals of the run's previous "judge" section (whose
+    ``usage`` alone was the total when it predates ``usage_total``), with the invocation count."""
+    previous = load_results(run_dir).get("judge")
+    if not isinstance(previous, dict) or "usage" not in previous:
+        return {**usage, "invocations": 1}
+    total = previous.get("usage_total", {**previous["usage"], "invocations": 1})
+    return {**add_usage(total, usage), "invocations": total["invocations"] + 1}
+
+
 def run_judge(
     config: JudgeConfig, on_planned: Callable[[int], None] | None = None,
     on_judgment: Callable[[Judgment], None] | None = None,
@@ -149,6 +182,7 @@ def run_judge(
         )
         judgments = judge.score(plan.tasks, on_judgment=on_judgment)
     write_judgments(config.run_dir, judgments)
+    this_invocation = usage.summary(load_prices(config.prices))
     payload: dict[str, Any] = {
         "judge": "relative_preference",
         "endpoint": config.endpoint.describe(),
@@ -161,7 +195,8 @@ def run_judge(
         "n_failed": sum(j.failure is not None for j in judgments),
         "missing_predictions": plan.missing_predictions,
         "skipped_closed_form": plan.skipped_closed_form,
-        "usage": usage.summary(load_prices(config.prices)),
+        "usage": this_invocation,
+        "usage_total": cumulative_usage(config.run_dir, this_invocation),  # every invocation on this run
         "datasets": summarise(judgments),
     }
     update_results(config.run_dir, "judge", payload)

@@ -86,19 +86,13 @@ def request_key(endpoint: ChatEndpoint, request: ChatRequest) -> str:
 
 
 def _sdk_client(endpoint: ChatEndpoint, api_key: str) -> Any:
-    import os
-
+    """The SDK client for an endpoint already filled in by :meth:`ChatEndpoint.with_environment`."""
     import openai
 
     if endpoint.azure:
         return openai.AsyncAzureOpenAI(
-            api_key=api_key,
-            azure_endpoint=endpoint.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT"),
-            api_version=endpoint.api_version
-            or os.environ.get("OPENAI_API_VERSION")
-            or os.environ.get("AZURE_OPENAI_API_VERSION", "2024-10-21"),
-            max_retries=endpoint.max_retries,
-            timeout=endpoint.timeout_s,
+            api_key=api_key, azure_endpoint=endpoint.base_url, api_version=endpoint.api_version,
+            max_retries=endpoint.max_retries, timeout=endpoint.timeout_s,
         )
     return openai.AsyncOpenAI(
         api_key=api_key, base_url=endpoint.base_url,
@@ -113,12 +107,12 @@ class ChatClient:
         self, endpoint: ChatEndpoint, *, cache: ResponseCache | None = None,
         usage: UsageMeter | None = None,
     ) -> None:
-        self.endpoint = endpoint
+        self.endpoint = endpoint.with_environment()  # the cache key names the Azure resource used
         self.cache = cache
         self.usage = usage if usage is not None else UsageMeter()
-        self._secret = endpoint.api_key()
+        self._secret = self.endpoint.api_key()
         install_log_redaction(self._secret)
-        self._client = _sdk_client(endpoint, self._secret)
+        self._client = _sdk_client(self.endpoint, self._secret)
         self._semaphore = asyncio.Semaphore(max(1, endpoint.concurrency))
 
     async def __aenter__(self) -> ChatClient:

@@ -2,39 +2,68 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
+
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
+AZURE_KEY_ENV = "AZURE_OPENAI_API_KEY"
+AZURE_ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
+AZURE_DEPLOYMENT_ENV = "AZURE_OPENAI_DEPLOYMENT"
+AZURE_API_VERSION_ENVS = ("OPENAI_API_VERSION", "AZURE_OPENAI_API_VERSION")  # the SDK's, then Azure's
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
 @dataclass(frozen=True)
 class ChatEndpoint:
     """An OpenAI, Azure OpenAI or other OpenAI-compatible (vLLM, SGLang, Ollama) endpoint.
 
-    ``api_key_env`` names the environment variable holding the key; the key itself never lives
-    in this object, so describing an endpoint in a results file or log cannot leak it.
-    For Azure, ``base_url`` is the resource endpoint, ``model`` the deployment name, and
-    ``api_version`` the API version (defaults from AZURE_OPENAI_* variables).
+    ``api_key_env`` names the environment variable holding the key (default OPENAI_API_KEY, or
+    AZURE_OPENAI_API_KEY for Azure); the key itself never lives in this object, so describing an
+    endpoint in a results file or log cannot leak it. For Azure, ``base_url`` is the resource
+    endpoint, ``model`` the deployment name, and ``api_version`` the API version; missing ones
+    come from the AZURE_OPENAI_* variables (see :meth:`with_environment`).
     """
 
     model: str = "gpt-4o"
     base_url: str | None = None
     azure: bool = False
     api_version: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str | None = None
     concurrency: int = 16
     max_retries: int = 5
     timeout_s: float = 60.0
 
+    @property
+    def key_variable(self) -> str:
+        return self.api_key_env or (AZURE_KEY_ENV if self.azure else OPENAI_KEY_ENV)
+
     def api_key(self) -> str:
-        key = os.environ.get(self.api_key_env)
+        key = os.environ.get(self.key_variable)
         if key:
             return key
         if self.base_url and not self.azure:
             return "not-needed"  # local OpenAI-compatible servers usually accept any key
         raise RuntimeError(
-            f"no API key: set the environment variable {self.api_key_env} "
+            f"no API key: set the environment variable {self.key_variable} "
             "(or pass --base-url for a local OpenAI-compatible server)"
         )
+
+    def with_environment(self) -> ChatEndpoint:
+        """For Azure: the resource endpoint from $AZURE_OPENAI_ENDPOINT and the API version from
+        $OPENAI_API_VERSION or $AZURE_OPENAI_API_VERSION where not given, so results and cache
+        keys name the resource actually used. Other endpoints are returned as they are."""
+        if not self.azure:
+            return self
+        base_url = self.base_url or os.environ.get(AZURE_ENDPOINT_ENV)
+        if not base_url:
+            raise RuntimeError(
+                f"Azure OpenAI: set {AZURE_ENDPOINT_ENV} (https://<resource>.openai.azure.com) or pass --base-url"
+            )
+        version = self.api_version or next(
+            (os.environ[name] for name in AZURE_API_VERSION_ENVS if os.environ.get(name)), DEFAULT_AZURE_API_VERSION
+        )
+        return dataclasses.replace(self, base_url=base_url, api_version=version)
 
     def describe(self) -> dict[str, object]:
         """A secret-free description for results files and caches."""
@@ -44,3 +73,9 @@ class ChatEndpoint:
             "azure": self.azure,
             "api_version": self.api_version,
         }
+
+
+def chat_model(name: str | None, azure: bool, default: str = "gpt-4o") -> str:
+    """The model named on the command line, else (Azure) the deployment in
+    $AZURE_OPENAI_DEPLOYMENT, else ``default``."""
+    return name or (os.environ.get(AZURE_DEPLOYMENT_ENV) if azure else None) or default

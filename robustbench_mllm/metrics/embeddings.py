@@ -139,6 +139,18 @@ class Embedder(ABC):
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([found[k] for k in keys])
 
+    def _loaded(self) -> tuple[Any, Any]:
+        """(model in eval mode on the device, its processor or tokenizer), loaded on first use
+        (a fully cached run never loads the model)."""
+        if self._model is None:
+            model, preprocessor = self._load()
+            self._model = (model.to(self.device).eval(), preprocessor)
+        return self._model
+
+    @abstractmethod
+    def _load(self) -> tuple[Any, Any]:
+        """(model, processor or tokenizer) from ``self.model_id``."""
+
     @abstractmethod
     def _forward(self, batch: list[bytes]) -> np.ndarray:
         """Raw (unnormalised) pooled vectors of one batch."""
@@ -152,12 +164,23 @@ class ImageEmbedder(Embedder):
     poolings = IMAGE_POOLINGS
 
     def _load(self) -> tuple[Any, Any]:
-        if self._model is None:
-            from transformers import AutoImageProcessor, CLIPVisionModel
+        import transformers
+        from transformers import AutoImageProcessor, CLIPVisionModel
 
-            processor = AutoImageProcessor.from_pretrained(self.model_id)
-            self._model = (CLIPVisionModel.from_pretrained(self.model_id).to(self.device).eval(), processor)
-        return self._model
+        # A full CLIPModel checkpoint (as openai/clip-vit-base-patch32 ships) has text-tower
+        # weights the vision tower does not use: expected, so keep transformers' per-key report
+        # quiet, but refuse a checkpoint that lacks vision weights.
+        verbosity = transformers.logging.get_verbosity()
+        transformers.logging.set_verbosity_error()
+        try:
+            model, info = CLIPVisionModel.from_pretrained(self.model_id, output_loading_info=True)
+        finally:
+            transformers.logging.set_verbosity(verbosity)
+        if info["missing_keys"]:
+            missing = sorted(info["missing_keys"])
+            raise ValueError(f"{self.model_id}: not a CLIP vision checkpoint: {len(missing)} weight(s) missing, "
+                             f"e.g. {', '.join(missing[:3])}")
+        return model, AutoImageProcessor.from_pretrained(self.model_id)
 
     def _forward(self, batch: list[bytes]) -> np.ndarray:
         import io
@@ -165,7 +188,7 @@ class ImageEmbedder(Embedder):
         import torch
         from PIL import Image
 
-        model, processor = self._load()
+        model, processor = self._loaded()
         images = [Image.open(io.BytesIO(b)).convert("RGB") for b in batch]
         pixels = processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
         with torch.inference_mode():
@@ -185,19 +208,17 @@ class TextEmbedder(Embedder):
     poolings = TEXT_POOLINGS
 
     def _load(self) -> tuple[Any, Any]:
-        if self._model is None:
-            from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(self.model_id)
-            self._model = (AutoModel.from_pretrained(self.model_id).to(self.device).eval(), tokenizer)
-        return self._model
+        return AutoModel.from_pretrained(self.model_id), AutoTokenizer.from_pretrained(self.model_id)
 
     def _forward(self, batch: list[bytes]) -> np.ndarray:
         import torch
 
-        model, tokenizer = self._load()
+        model, tokenizer = self._loaded()
         texts = [b.decode("utf-8") for b in batch]
-        tokens = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=512)
+        tokens = tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
+                           max_length=max_text_tokens(model, tokenizer))
         tokens = {k: v.to(self.device) for k, v in tokens.items()}
         with torch.inference_mode():
             out = model(**tokens, output_hidden_states=True)
@@ -206,6 +227,18 @@ class TextEmbedder(Embedder):
         # masked mean over positions 1.. (drops <s>, keeps </s>, as the official code does)
         pooled = (hidden[:, 1:, :] * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
         return pooled.float().cpu().numpy()
+
+
+def max_text_tokens(model: Any, tokenizer: Any) -> int:
+    """The longest input the encoder has positions for: RoBERTa-family models (XLM-R) number
+    positions from padding_idx + 1, so XLM-R-base's 514 positions hold 512 tokens. A tokenizer
+    limit below that (its model_max_length) wins."""
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if not positions:
+        return int(min(tokenizer.model_max_length, 512))
+    padding_idx = getattr(getattr(model, "embeddings", None), "padding_idx", None)
+    usable = positions - (padding_idx + 1 if isinstance(padding_idx, int) else 0)
+    return int(min(usable, tokenizer.model_max_length))
 
 
 def image_bytes(image: Path | bytes | None, where: str) -> bytes:

@@ -139,7 +139,15 @@ def rff_weights(dim: int, n_features: int, seed: int) -> np.ndarray:
 def gaussian_rff_jsd(
     a: np.ndarray, b: np.ndarray, bandwidth: float, n_features: int = 1024, seed: int = 0
 ) -> float:
-    """Gaussian-kernel JSD through ``n_features`` seeded random Fourier features."""
+    """Gaussian-kernel JSD through ``n_features`` seeded random frequencies (2 x that many features).
+
+    Accuracy against :func:`gaussian_jsd` (benchmarks/RESULTS_rff.md, 60 vs 50 rows, 10 seeds): the
+    error is mostly a negative bias (noise in the approximate Gram matrix spreads its spectrum).
+    With 1024 frequencies it stays within 5e-3 on 4- to 768-d data; with 256 it reaches 0.006-0.012
+    (4-64-d) and 0.024 (768-d). A jackknife bias correction over the two halves of the frequencies
+    removes the bias but not the spread (still up to 0.0085 at 256), so it is not used. Where exact
+    numbers matter at these set sizes, use the kernel-matrix form (``gaussian``): it is exact and
+    no slower for a few hundred rows."""
     a, b = _as_float64(a, "P"), _as_float64(b, "Q")
     weights = rff_weights(a.shape[1], n_features, seed)
     return feature_jsd(random_fourier_features(a, weights, bandwidth),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from robustbench_mllm.models.base import register_model
@@ -12,6 +13,7 @@ from robustbench_mllm.models.llava_runtime import (
     load_processor_and_model,
 )
 from robustbench_mllm.models.options import LoadOptions
+from robustbench_mllm.models.preprocessing import resolve_pad_to_square
 
 
 def chat_prompt_formatter(processor: Any) -> PromptFormatter:
@@ -32,9 +34,10 @@ def chat_prompt_formatter(processor: Any) -> PromptFormatter:
 def load_llava_hf(model: str, options: LoadOptions) -> LlavaRuntime:
     """Transformers LLaVA folder (model_type llava), its chat template; --pad-to-square as original.
 
-    ``--pad-to-square`` reproduces the original LLaVA-1.5 preprocessing (CLIP mean colour)."""
+    ``--pad-to-square`` reproduces the original LLaVA-1.5 preprocessing (CLIP mean colour); without
+    the option, what the checkpoint's ``robust_mllm.json`` records, else no padding."""
     processor, network = load_processor_and_model(model, options.device, options.dtype)
-    pad = bool(options.pad_to_square)
+    pad = resolve_pad_to_square(Path(model), options.pad_to_square, adapter_default=False)
     return LlavaRuntime(
         network,
         processor,

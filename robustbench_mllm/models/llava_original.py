@@ -6,7 +6,8 @@ transformers documents for its LLaVA conversion). The CLIP tower comes from the 
 carries ``model.vision_tower.vision_tower.*`` weights, else from a local CLIP folder
 (``--vision-tower``, or ``mm_vision_tower`` when that is a local path); its config and image
 processor are read from that folder. Prompts follow the original ``vicuna_v1`` conversation, and
-images are padded to a square with the CLIP mean colour (``image_aspect_ratio: pad``) by default.
+images are padded to a square with the CLIP mean colour (``image_aspect_ratio: pad``) unless the
+checkpoint's ``robust_mllm.json`` or ``--no-pad-to-square`` says otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from robustbench_mllm.io_utils import DataFormatError
 from robustbench_mllm.models.base import register_model
 from robustbench_mllm.models.llava_runtime import LlavaRuntime
 from robustbench_mllm.models.options import LoadOptions, resolve_device, resolve_dtype
+from robustbench_mllm.models.preprocessing import resolve_pad_to_square
 
 # The system message of LLaVA's ``conv_vicuna_v1`` template (llava/conversation.py), verbatim:
 # it is part of the prompt the published LLaVA-1.5 numbers were measured with.
@@ -152,7 +154,7 @@ def load_llava_original(model: str, options: LoadOptions, name: str = "llava-ori
     processor, network = load_original_model(Path(model), options)
     custom = options.system_prompt_file
     system = custom.read_text(encoding="utf-8").strip() if custom else VICUNA_V1_SYSTEM
-    pad = True if options.pad_to_square is None else options.pad_to_square
+    pad = resolve_pad_to_square(Path(model), options.pad_to_square, adapter_default=True)
     return LlavaRuntime(
         network, processor,
         format_prompt=lambda question: VICUNA_V1_PROMPT.format(system=system, question=question),

@@ -4,7 +4,8 @@ The base model loads as ``llava-hf`` (config model_type ``llava``) or ``llava-or
 (``llava_llama``, the released training code's layout); the bottleneck weights come from either
 checkpoint layout (``bottleneck.safetensors`` beside the model, or ``model.bottleneck_layer_*`` keys
 inside the model's safetensors; see ``models/bottleneck.py``). Vittle (F) and (L) load alike: the
-(L) prior vectors are read but unused at inference. The shared hooks (``bottleneck_hooks.py``)
+(L) prior vectors are read but unused at inference. Image padding follows the base adapter (and so
+the checkpoint's ``robust_mllm.json`` when our trainer made it). The shared hooks (``bottleneck_hooks.py``)
 replace h by (1 - a) h + a mu after decoder layer l of each modality, on the prefill and on every
 cached decode step (whose positions are all text tokens).
 """
@@ -38,6 +39,14 @@ def bottleneck_config(folder: Path, options: LoadOptions) -> BottleneckConfig:
     return replace(config, compat=options.compat, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def _learned_prior(folder: Path, host: object, config: BottleneckConfig) -> bool:
+    """Vittle (L) or (F): what ``vittle_config.json`` says (our trainer saves zero-valued priors for
+    (F) too); a checkpoint without it (the released layout) is (L) when its priors are non-zero."""
+    if (folder / VITTLE_CONFIG_FILE).is_file():
+        return config.prior == "learned"
+    return any(getattr(host, n).abs().sum().item() > 0 for m in MODALITIES for n in prior_names(m))
+
+
 @register_model("vittle")
 def load_vittle(model: str, options: LoadOptions) -> LlavaRuntime:
     """Vittle (F or L): LLaVA + bottleneck at layer l (default 24), h <- (1-a) h + a mu, a = 0.5.
@@ -57,8 +66,7 @@ def load_vittle(model: str, options: LoadOptions) -> LlavaRuntime:
         raise ValueError(f"{folder}: {exc}; choose layers with --vittle-layer-v/--vittle-layer-t") from None
     load_bottleneck_weights(base.model, folder)
     base.model.eval()
-    # Vittle (L) trained its prior vectors; (F) leaves them at zero
-    learned = any(getattr(handle.host, n).abs().sum().item() > 0 for m in MODALITIES for n in prior_names(m))
+    learned = _learned_prior(folder, handle.host, config)
     description = {
         **base.describe(),
         "adapter": "vittle",

@@ -78,14 +78,23 @@ def perturbation_rows(configs: Sequence[HubConfig]) -> list[dict[str, Any]]:
                 severities.setdefault(part, set()).add(config.severity)
     rows = []
     for name in sorted(severities):
+        levels = sorted(severities[name])
         if name in registry:
             pert = registry.get(name)
             rows.append({"name": name, "modality": pert.modality, "category": pert.category,
-                         "params": [(s, pert.params(s)) for s in sorted(severities[name])]})
+                         "params": _by_severity(levels, [pert.params(s) for s in levels])})
         else:
             rows.append({"name": name, "modality": "?", "category": "not registered in this version",
-                         "params": [(s, "–") for s in sorted(severities[name])]})
+                         "params": _by_severity(levels, ["–"] * len(levels))})
     return rows
+
+
+def _by_severity(levels: Sequence[int], params: Sequence[str]) -> list[tuple[str, str]]:
+    """("severity 1", params) per level, or one entry when every level has the same parameters
+    (translations do not vary with severity)."""
+    if len(set(params)) == 1 and len(levels) > 1:
+        return [("severities " + ", ".join(map(str, levels)), params[0])]
+    return [(f"severity {level}", text) for level, text in zip(levels, params, strict=True)]
 
 
 def render_card(generated: Path, configs: Sequence[HubConfig], repo_id: str, pretty_name: str | None = None) -> str:

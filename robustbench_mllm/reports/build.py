@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,9 @@ from robustbench_mllm import __version__
 from robustbench_mllm.io_utils import atomic_write_bytes, atomic_write_text
 from robustbench_mllm.reports import plots, samples, tables
 from robustbench_mllm.reports.run_data import Run
-from robustbench_mllm.reports.summary import ReportTables, metric_title
+from robustbench_mllm.reports.summary import BASELINES, ReportTables, metric_title
 
+LABEL_COLUMNS = frozenset({"model", "modality", "perturbation", "variant"})
 ANSWER_ITEMS = 5  # items shown per variant in the clean-vs-perturbed answer tables
 # The paper's figures: task scores, EMID and representation JSD per perturbation.
 PLOTTED_METRICS = frozenset({"pope_accuracy", "pope_f1", "accuracy", "relative_preference", "emid", "repr_jsd"})
@@ -39,20 +41,21 @@ def write_report(runs: Sequence[Run], baseline: Run | None, report: ReportTables
     summary_html, variant_html, paired_html, figures = [], [], [], []
     for dataset, metric in tables.metric_groups(report):
         title = f"{dataset}: {metric_title(metric)}"
+        note = " (same-distribution baseline in parentheses)" if metric in BASELINES else ""
         slug = f"{dataset}_{metric}".replace(".", "_")
         by_modality = tables.modality_table(report, dataset, metric)
         by_variant = tables.variant_table(report, dataset, metric)
         by_severity = tables.severity_table(report, dataset, metric)
-        markdown += [f"## {title}\n", "### By modality (severity 3 where present)\n", tables.to_markdown(by_modality),
-                     "\n### By variant (95% CI)\n", tables.to_markdown(by_variant)]
-        latex += [tables.to_latex(by_modality, f"{title}, by modality", f"tab:{slug}_modality"),
-                  tables.to_latex(by_variant, f"{title}, by variant", f"tab:{slug}_variant")]
-        summary_html.append({"title": title, "html": _html_table(by_modality)})
+        markdown += [f"## {title}{note}\n", "### By modality (severity 3 where present)\n",
+                     tables.to_markdown(by_modality), "\n### By variant (95% CI)\n", tables.to_markdown(by_variant)]
+        latex += [tables.to_latex(by_modality, f"{title}, by modality{note}", f"tab:{slug}_modality"),
+                  tables.to_latex(by_variant, f"{title}, by variant{note}", f"tab:{slug}_variant")]
+        summary_html.append({"title": f"{title}{note}", "html": _html_table(by_modality)})
         if not by_severity.empty:
             markdown += ["\n### By modality and severity\n", tables.to_markdown(by_severity)]
             latex.append(tables.to_latex(by_severity, f"{title}, by severity", f"tab:{slug}_severity"))
             summary_html.append({"title": f"{title}, by severity", "html": _html_table(by_severity)})
-        variant_html.append({"title": title, "html": _html_table(by_variant)})
+        variant_html.append({"title": f"{title}{note}", "html": _html_table(by_variant)})
         pairs = tables.paired_table(report, dataset, metric)
         if not pairs.empty and "." not in metric:  # category breakdowns: in paired.csv only
             markdown += ["\n### Paired bootstrap test vs baseline\n", tables.to_markdown(pairs)]
@@ -60,7 +63,7 @@ def write_report(runs: Sequence[Run], baseline: Run | None, report: ReportTables
         markdown.append("\n")
         if metric in PLOTTED_METRICS:  # the rest (categories, EMI, bounds) get tables only
             figures += _figures(report, dataset, metric, title, slug, baseline, out)
-    figures += _represent_figures(list(runs) + ([baseline] if baseline is not None else []))
+    figures += _represent_figures(list(runs) + ([baseline] if baseline is not None else []), out)
     atomic_write_text(out / "report.md", "\n".join(markdown))
     atomic_write_text(out / "tables.tex", "\n".join(latex))
     html_path = out / "report.html"
@@ -80,26 +83,33 @@ def _figures(report: ReportTables, dataset: str, metric: str, title: str, slug: 
     drawn = (("bars", plots.perturbation_bars(report.metrics, dataset, metric, metric_title(metric),
                                               baseline.label if baseline else None)),
              ("severity", plots.severity_curves(report.metrics, dataset, metric, metric_title(metric))))
+    captions = {"bars": "per variant" + (f", and relative change over {baseline.label}" if baseline else ""),
+                "severity": "by modality and severity"}
     for kind, png in drawn:
         if png is not None:
             atomic_write_bytes(out / "plots" / f"{slug}_{kind}.png", png)
-            made.append({"title": f"{title} ({kind})", "data": base64.b64encode(png).decode("ascii")})
+            made.append({"title": f"{title}, {captions[kind]}", "data": base64.b64encode(png).decode("ascii")})
     return made
 
 
-def _represent_figures(runs: Sequence[Run]) -> list[dict[str, str]]:
-    """The PCA and cosine-distance PNGs that ``robust-mllm represent`` drew, when present."""
+def _represent_figures(runs: Sequence[Run], out: Path) -> list[dict[str, str]]:
+    """The PCA and cosine-distance PNGs that ``robust-mllm represent`` drew, when present; copied
+    into ``out/plots`` beside the report's own figures."""
     made, seen = [], set()
     for run in runs:
         block = run.results.get("represent")
         plots_by_dataset = block.get("plots") if isinstance(block, dict) else None
         for dataset, files in (plots_by_dataset or {}).items():
             for kind, name in (files or {}).items():
-                path = Path(name) if Path(name).is_absolute() else run.path / name
-                if path.is_file() and path not in seen:
-                    seen.add(path)
+                # absolute, relative to the run folder, or (older represent runs) relative to the cwd
+                found = next((p.resolve() for p in (run.path / name, Path(name)) if p.is_file()), None)
+                if found is not None and found not in seen:
+                    seen.add(found)
+                    png = found.read_bytes()
+                    name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{run.label}_{dataset}_hidden_states_{kind}")
+                    atomic_write_bytes(out / "plots" / f"{name}.png", png)  # labels may hold spaces, parentheses
                     made.append({"title": f"{run.label}: {dataset} hidden states ({kind})",
-                                 "data": base64.b64encode(path.read_bytes()).decode("ascii")})
+                                 "data": base64.b64encode(png).decode("ascii")})
     return made
 
 
@@ -112,7 +122,7 @@ def _galleries(runs: Sequence[Run]) -> list[samples.Gallery]:
             key = (run.data_dir, dataset)
             if key not in done:
                 made = samples.gallery(run.data_dir, dataset)
-                if made is not None and made.tiles:
+                if made is not None:
                     done[key] = made
     return list(done.values())
 
@@ -135,9 +145,11 @@ def _html_table(frame: Any) -> str:
 
     if frame.empty:
         return "<p>–</p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
+    # names read left-aligned, numbers right-aligned
+    align = [' class="label"' if str(c) in LABEL_COLUMNS else "" for c in frame.columns]
+    head = "".join(f"<th{a}>{html.escape(str(c))}</th>" for a, c in zip(align, frame.columns, strict=True))
+    body = "".join("<tr>" + "".join(f"<td{a}>{html.escape(str(v))}</td>" for a, v in zip(align, row, strict=True))
+                   + "</tr>" for row in frame.itertuples(index=False))
     return f"<table><tr>{head}</tr>{body}</table>"
 
 

@@ -9,18 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from robustbench_mllm.reports.summary import MODALITY_LETTER, swept
+from robustbench_mllm.reports.summary import LOWER_IS_BETTER, MODALITY_LETTER, swept
 
 _DPI = 90
 
 
-def _figure(width: float, height: float, ncols: int = 1) -> tuple[Any, Any]:
+def _figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **options: Any) -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")  # no display; must run before pyplot is imported anywhere
     import matplotlib.pyplot as plt
 
-    return plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **options)
 
 
 def _png(fig: Any) -> bytes:
@@ -35,8 +35,8 @@ def _png(fig: Any) -> bytes:
 
 def perturbation_bars(metrics: pd.DataFrame, dataset: str, metric: str, title: str,
                       baseline: str | None = None) -> bytes | None:
-    """Grouped bars per variant and model with 95% CIs; with a baseline, a second panel shows the
-    relative change of every other model over it, in percent."""
+    """Grouped bars per variant and model with 95% CIs; with a baseline, a panel underneath shows
+    the relative change of every other model over it, in percent."""
     part = metrics[(metrics["dataset"] == dataset) & (metrics["metric"] == metric)]
     if part.empty:
         return None
@@ -46,26 +46,33 @@ def perturbation_bars(metrics: pd.DataFrame, dataset: str, metric: str, title: s
     low = part.pivot_table(index="variant", columns="model", values="ci_low", aggfunc="first").reindex(variants)
     high = part.pivot_table(index="variant", columns="model", values="ci_high", aggfunc="first").reindex(variants)
     others = [m for m in models if m != baseline] if baseline in models else []
-    panel_width = max(5.0, 0.35 * len(variants) * len(models))
-    fig, axes = _figure(panel_width * (1 + bool(others)), 4.2, ncols=1 + bool(others))
-    fig.subplots_adjust(wspace=0.3)
+    # Wide enough for every bar, narrow enough that the HTML page shows it at full size.
+    width = min(16.0, max(6.0, 1.5 + len(variants) * (0.18 * len(models) + 0.12)))
+    fig, axes = _figure(width, 6.4 if others else 4.0, nrows=1 + bool(others), sharex=True,
+                        gridspec_kw={"height_ratios": [3, 2]} if others else None)
+    better = "lower" if metric.partition(".")[0] in LOWER_IS_BETTER else "higher"
+    fig.suptitle(f"{dataset}: {title} per variant ({better} is better; 95% CI)", fontsize=11)
     x = np.arange(len(variants))
-    width = 0.8 / len(models)
+    width_bar = 0.8 / len(models)
     ax = axes[0][0]
     for i, model in enumerate(models):
         values = wide.get(model, pd.Series(np.nan, index=variants)).to_numpy(dtype=float)
         err = _error_bars(values, low.get(model), high.get(model))
-        ax.bar(x + i * width - 0.4 + width / 2, values, width, yerr=err, capsize=2, label=model)
-    _label_axes(ax, x, variants, f"{dataset}: {title}", title)
+        ax.bar(x + i * width_bar - 0.4 + width_bar / 2, values, width_bar, yerr=err, capsize=2, label=model)
+    _style_axes(ax, title)
     if others:
-        ax2 = axes[0][1]
+        ax2 = axes[1][0]
         base = wide[baseline].to_numpy(dtype=float)
         for i, model in enumerate(others):
             with np.errstate(invalid="ignore", divide="ignore"):
                 gain = 100.0 * (wide[model].to_numpy(dtype=float) - base) / base
-            ax2.bar(x + i * (0.8 / len(others)) - 0.4 + 0.4 / len(others), gain, 0.8 / len(others), label=model)
+            ax2.bar(x + i * (0.8 / len(others)) - 0.4 + 0.4 / len(others), gain, 0.8 / len(others), label=model,
+                    color=f"C{models.index(model)}")  # the model's colour in the panel above
         ax2.axhline(0, color="black", linewidth=0.8)
-        _label_axes(ax2, x, variants, f"relative change over {baseline}", "% change")
+        _style_axes(ax2, f"% change vs {baseline}")
+    bottom = axes[-1][0]
+    bottom.set_xticks(x)
+    bottom.set_xticklabels(variants, rotation=60, ha="right", fontsize=8)
     return _png(fig)
 
 
@@ -78,25 +85,23 @@ def _error_bars(values: np.ndarray, low: pd.Series | None, high: pd.Series | Non
     return np.nan_to_num(np.vstack([values - lo, hi - values]), nan=0.0).clip(min=0)
 
 
-def _label_axes(ax: Any, x: np.ndarray, names: list[str], title: str, ylabel: str) -> None:
-    ax.set_xticks(x)
-    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
-    ax.set_title(title, fontsize=10)
+def _style_axes(ax: Any, ylabel: str) -> None:
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never over a bar
     ax.grid(axis="y", alpha=0.3)
 
 
 def severity_curves(metrics: pd.DataFrame, dataset: str, metric: str, title: str) -> bytes | None:
     """One panel per perturbed modality: mean metric over its swept perturbations at each severity,
-    with clean as severity 0. Drawn only when some perturbation has more than one severity."""
+    with clean as severity 0 where the metric has a clean value. Drawn only when some perturbation
+    has more than one severity."""
     part = metrics[(metrics["dataset"] == dataset) & (metrics["metric"] == metric)]
     perturbed = swept(part[part["modality"] != "clean"])
     modalities = [m for m in ("visual", "text", "joint")
                   if perturbed.loc[perturbed["modality"] == m, "severity"].nunique() > 1]
     if not modalities:
         return None
-    fig, axes = _figure(4.0 * len(modalities), 3.4, ncols=len(modalities))
+    fig, axes = _figure(3.6 * len(modalities) + 0.8, 3.4, ncols=len(modalities), sharey=True)
     clean = part[part["modality"] == "clean"].set_index("model")["value"]
     for ax, modality in zip(axes[0], modalities, strict=False):
         rows = perturbed[perturbed["modality"] == modality]
@@ -105,10 +110,12 @@ def severity_curves(metrics: pd.DataFrame, dataset: str, metric: str, title: str
             if model in clean.index:
                 curve = pd.concat([pd.Series({0: float(clean[model])}), curve])
             ax.plot(curve.index, curve.to_numpy(), marker="o", label=model)
-        ax.set_xticks(sorted({0, *rows["severity"].unique()}))
-        ax.set_xlabel("severity (0 = clean)")
-        ax.set_ylabel(title)
-        ax.set_title(f"{dataset}: {MODALITY_LETTER[modality]} shifts", fontsize=10)
+        ax.set_xticks(sorted({*rows["severity"].unique(), *([0] if len(clean) else [])}))
+        ax.set_xlabel("severity (0 = clean)" if len(clean) else "severity")
+        ax.set_title(f"{modality} shifts ({MODALITY_LETTER[modality]})", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel(title)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(f"{dataset}: {title} by severity (mean over the perturbations swept)", fontsize=11,
+                 y=1.04)  # above the panel titles; the tight bounding box keeps it in the PNG
     return _png(fig)

@@ -23,7 +23,7 @@ def report(
 
     from robustbench_mllm.reports.build import ReportSettings, write_report
     from robustbench_mllm.reports.run_data import load_run, with_unique_labels
-    from robustbench_mllm.reports.summary import build_tables, metric_title
+    from robustbench_mllm.reports.summary import BASELINES, build_tables, metric_title
     from robustbench_mllm.reports.tables import fmt
 
     console = Console()
@@ -44,6 +44,8 @@ def report(
     for column in ("dataset", "metric", "model", "modality", "mean", "ratio"):
         table.add_column(column)
     for row in result.modality.itertuples():
+        if row.metric in BASELINES.values():  # shown beside their metric in the report's tables
+            continue
         table.add_row(row.dataset, metric_title(row.metric), row.model, row.modality, fmt(row.mean, 3),
                       fmt(row.ratio, 3))
     console.print(table)

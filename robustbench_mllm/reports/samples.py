@@ -8,10 +8,13 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robustbench_mllm.reports.item_scores import YES_NO, pope_answer
 from robustbench_mllm.reports.run_data import Run, read_item_table
+
+if TYPE_CHECKING:
+    from robustbench_mllm.reports.gallery import Cell
 
 THUMBNAIL_PX = 256
 REFERENCE_CHARS = 240  # long reference answers are clipped in the answer tables
@@ -26,15 +29,22 @@ class Tile:
 
 
 @dataclass(frozen=True)
+class GalleryRow:
+    perturbation: str
+    tiles: tuple[Tile | None, ...]  # one per severity column; None where not generated
+
+
+@dataclass(frozen=True)
 class Gallery:
     dataset: str
     image_id: str
-    tiles: tuple[Tile, ...]
+    severities: tuple[int, ...]  # the column headers
+    rows: tuple[GalleryRow, ...]  # clean first
 
 
 def gallery(data_dir: Path, dataset: str) -> Gallery | None:
-    """The first clean item's image in every variant (the ``gallery`` command's grid, rows =
-    perturbations, columns = severities), as base64 PNG thumbnails."""
+    """The first clean item's image in every variant as base64 PNG thumbnails, laid out as the
+    ``gallery`` command's grid: rows = perturbations, columns = severities."""
     from robustbench_mllm.reports.gallery import collect_grid
 
     rows = read_item_table(data_dir, dataset, "clean")
@@ -44,10 +54,14 @@ def gallery(data_dir: Path, dataset: str) -> Gallery | None:
         grid = collect_grid(data_dir, str(rows[0]["id"]), dataset)
     except ValueError:  # the item is missing from every variant: no gallery, the rest still renders
         return None
-    tiles = tuple(Tile(cell.variant, cell.question, "image/png", _thumbnail(cell.image))
-                  for perturbation in grid.rows for severity in grid.columns
-                  if (cell := grid.cells.get((perturbation, severity))) is not None)
-    return Gallery(dataset, str(rows[0]["image_id"]), tiles)
+    made = tuple(GalleryRow(perturbation, tuple(_tile(cell) if (cell := grid.cells.get((perturbation, s))) else None
+                                                for s in grid.columns))
+                 for perturbation in grid.rows)  # clean sits in the first column
+    return Gallery(dataset, str(rows[0]["image_id"]), grid.columns, made)
+
+
+def _tile(cell: Cell) -> Tile:
+    return Tile(cell.variant, cell.question, "image/png", _thumbnail(cell.image))
 
 
 def _thumbnail(data: bytes) -> str:

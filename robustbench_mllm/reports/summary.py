@@ -37,6 +37,7 @@ class SectionMetric:
     title: str
     scale: float = 1.0
     fallback: bool = False
+    baseline_of: str = ""  # the same-distribution baseline of this metric, shown beside it
 
 
 SECTION_METRICS = (
@@ -47,10 +48,19 @@ SECTION_METRICS = (
     SectionMetric("emid", ("emid",), "emid", "EMID"),
     SectionMetric("emid", ("emi",), "emi", "EMI"),
     SectionMetric("emid", ("bound",), "emid_bound", "EMID upper bound"),
+    SectionMetric("emid", ("bound_baseline",), "emid_bound_baseline", "", baseline_of="emid_bound"),
     SectionMetric("represent", ("jsd", "linear", "value"), "repr_jsd", "Representation JSD (linear)"),
+    SectionMetric("represent", ("jsd", "linear", "baseline"), "repr_jsd_baseline", "", baseline_of="repr_jsd"),
     SectionMetric("represent", ("cosine_distance", "mean"), "repr_cosine", "Cosine distance to clean (mean)"),
 )
 PERCENT_METRICS = frozenset(m.key for m in ITEM_METRICS)
+# metric -> its baseline metric: tables print "value (baseline)", never the baseline on its own
+BASELINES = {m.baseline_of: m.metric for m in SECTION_METRICS if m.baseline_of}
+# Scores (accuracy, F1, relative preference) have a robustness ratio and drop vs clean; EMID is
+# already a difference from clean, and distances or EMI have no meaningful ratio.
+RATIO_METRICS = PERCENT_METRICS
+# Distances from clean and the EMID gap: a robust model keeps these small.
+LOWER_IS_BETTER = frozenset({"emid", "emid_bound", "repr_jsd", "repr_cosine"})
 _TITLES = {**{m.key: m.title for m in ITEM_METRICS}, **{m.metric: m.title for m in SECTION_METRICS if m.title}}
 _ORDER = list(_TITLES)
 
@@ -158,7 +168,8 @@ def swept(perturbed: pd.DataFrame) -> pd.DataFrame:
 
 
 def modality_summary(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean per modality, robustness ratio (perturbed / clean) and drop (clean - perturbed).
+    """Mean per modality, robustness ratio (perturbed / clean) and drop (clean - perturbed), the
+    latter two for RATIO_METRICS only (NaN otherwise).
 
     Like the paper's V/T/J averages, a modality swept over several severities is averaged at the
     default severity (3) when it has it; the severity table shows the sweep."""
@@ -170,10 +181,11 @@ def modality_summary(metrics: pd.DataFrame) -> pd.DataFrame:
             at_default = part[part["severity"] == DEFAULT_SEVERITY]
             part = at_default if len(at_default) else part
             mean = float(part["value"].mean())
-            ratio = mean / clean_value if clean_value else np.nan
+            scored = metric.partition(".")[0] in RATIO_METRICS
+            ratio = mean / clean_value if scored and clean_value else np.nan
             out.append({"model": model, "dataset": dataset, "metric": metric, "modality": modality,
-                        "mean": mean, "clean": clean_value, "ratio": ratio, "drop": clean_value - mean,
-                        "n_variants": len(part)})
+                        "mean": mean, "clean": clean_value, "ratio": ratio,
+                        "drop": clean_value - mean if scored else np.nan, "n_variants": len(part)})
     frame = pd.DataFrame(out, columns=["model", "dataset", "metric", "modality", "mean", "clean",
                                        "ratio", "drop", "n_variants"])
     if frame.empty:

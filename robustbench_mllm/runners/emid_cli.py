@@ -40,6 +40,9 @@ def emid(
     run_dir: Path = typer.Argument(..., help="Run folder written by `robust-mllm evaluate`."),
     estimator: Optional[Path] = typer.Option(None, help="Folder of a saved CLUB estimator (club.json + club.safetensors)."),
     train_on: Optional[list[Path]] = typer.Option(None, "--train-on", help="Run folder(s) to train the CLUB estimator on (default: RUN_DIR itself)."),
+    datasets: Optional[str] = typer.Option(
+        None, "--datasets", help="NAME,... to use (default: every open-ended dataset; a yes/no one named "
+        "here uses its labels as reference answers, with a warning)."),
     image_encoder: str = typer.Option(DEFAULT_IMAGE_ENCODER, help="CLIP model: hub id or local folder."),
     text_encoder: str = typer.Option(DEFAULT_TEXT_ENCODER, help="XLM-R model: hub id or local folder."),
     image_pooling: str = typer.Option("patch_mean", help="patch_mean (official) or pooled."),
@@ -57,6 +60,7 @@ def emid(
     from rich.console import Console
     from rich.progress import Progress
 
+    from robustbench_mllm.io_utils import DataFormatError
     from robustbench_mllm.metrics.club import ClubTraining
     from robustbench_mllm.models.options import resolve_device
     from robustbench_mllm.runners.emid_run import EmidConfig, run_emid
@@ -65,13 +69,24 @@ def emid(
         raise typer.BadParameter(f"--jsd-kind {jsd_kind!r}: expected linear, gaussian or gaussian_rff")
     config = EmidConfig(
         run_dir=run_dir, data=data, estimator=estimator, train_on=tuple(train_on or ()),
+        datasets=tuple(name.strip() for name in (datasets or "").split(",") if name.strip()),
         image_encoder=image_encoder, text_encoder=text_encoder, image_pooling=image_pooling,
         text_pooling=text_pooling, jsd_kind=jsd_kind, permutations=permutations, seed=seed,  # type: ignore[arg-type]
         entropy_scale=entropy_scale, batch_size=batch_size, device=resolve_device(device),
         training=ClubTraining(seed=seed, max_steps=club_max_steps),
     )
     console = Console()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("embedding variants", total=None)
-        payload = run_emid(config, on_variant=lambda name: progress.update(task, advance=1, description=name))
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("embedding variants", total=None)
+            payload = run_emid(config, on_variant=lambda name: progress.update(task, advance=1, description=name))
+    except (ValueError, FileNotFoundError, DataFormatError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    closed_form = ", ".join(payload["closed_form_datasets"])
+    if closed_form and payload["dataset_scope"] == "named":
+        console.print(f"[yellow]warning:[/yellow] yes/no datasets {closed_form}: their labels served as reference "
+                      "answers (the paper computes EMID on open-ended answers only)")
+    elif closed_form:
+        console.print(f"skipped yes/no datasets {closed_form} (EMID needs reference answers; see --datasets)")
     console.print(emid_table(payload))

@@ -6,6 +6,12 @@ model answers and reference answers (cached in RUN/embeddings/, so a rerun embed
 CLUB estimator (``--estimator`` folder, or trained on ``--train-on`` runs, by default on this run,
 saved in RUN/emid/estimator/ and reused while its training data is unchanged); writes the results
 section "emid".
+
+Scope: like the paper (open-ended LB-COCO answers vs GPT-4 references), only the open-ended
+datasets of the run by default, decided by the judge's own predicate (``judges.runner.is_open_ended``:
+a reference answer and no yes/no label). ``--datasets`` names them explicitly; a yes/no dataset
+named there is used with its labels as the reference answers, and the command warns about it
+(the estimator then also learns from one-word answers, unlike the paper's EMID).
 """
 
 from __future__ import annotations
@@ -23,10 +29,17 @@ from robustbench_mllm.metrics.embeddings import (
 )
 from robustbench_mllm.metrics.emid import VariantEmbeddings, emid_report, training_pairs
 from robustbench_mllm.metrics.jsd import JSDKind
+from robustbench_mllm.records import Item
 from robustbench_mllm.results import update_results
 
 ESTIMATOR_DIR = ("emid", "estimator")
 RunEmbeddings = dict[str, dict[str, VariantEmbeddings]]  # dataset -> variant -> embeddings
+
+
+@dataclass(frozen=True)
+class ScopedEmbeddings:
+    embeddings: RunEmbeddings
+    closed_form: tuple[str, ...]  # yes/no datasets: skipped by default, label-referenced when named
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,7 @@ class EmidConfig:
     data: Path | None = None
     estimator: Path | None = None
     train_on: tuple[Path, ...] = ()  # empty: train on run_dir itself
+    datasets: tuple[str, ...] = ()  # empty: every open-ended dataset of the run
     image_encoder: str = DEFAULT_IMAGE_ENCODER
     text_encoder: str = DEFAULT_TEXT_ENCODER
     image_pooling: str = "patch_mean"
@@ -65,45 +79,79 @@ def make_embedders(config: EmidConfig, run_dir: Path) -> Embedders:
                      TextEmbedder(config.text_encoder, config.text_pooling, **common))
 
 
-def embed_variant(run_dir: Path, data: Path, dataset: str, variant: str, embedders: Embedders) -> VariantEmbeddings:
-    """The answered items of one variant, embedded (in the generated file's item order)."""
+def embed_variant(run_dir: Path, data: Path, dataset: str, variant: str, items: Sequence[Item],
+                  reference_field: str, embedders: Embedders) -> VariantEmbeddings:
+    """The answered ``items`` of one variant, embedded (in the generated file's item order), each
+    against its ``reference_field`` (``reference_answer``, or ``label`` for a named yes/no set)."""
     from robustbench_mllm.runners.evaluate_store import read_predictions
-    from robustbench_mllm.sources.generated import load_items
 
     answers = read_predictions(predictions_file(run_dir, dataset, variant))
-    items = [item for item in load_items(data, dataset, variant) if item.id in answers]
+    answered = [item for item in items if item.id in answers]
     where = variant_file(data, dataset, variant)
     references = []
-    for item in items:
-        reference = item.reference_answer or item.label
+    for item in answered:
+        reference = getattr(item, reference_field)
         if not reference:
-            raise DataFormatError(f"{where}: item {item.id!r}: fields 'reference_answer' and 'label' are empty")
+            raise DataFormatError(f"{where}: item {item.id!r}: field {reference_field!r} is empty")
         references.append(reference)
-    if not items:
+    if not answered:
         raise DataFormatError(f"{predictions_file(run_dir, dataset, variant)}: no answers match items in {where}")
     text = embedders.text
     return VariantEmbeddings(
-        ids=tuple(item.id for item in items),
-        image=embedders.image.embed([image_bytes(item.image, f"{where}: item {item.id!r}") for item in items]),
-        question=text.embed([item.question.encode("utf-8") for item in items]),
-        answer=text.embed([answers[item.id].answer.encode("utf-8") for item in items]),
+        ids=tuple(item.id for item in answered),
+        image=embedders.image.embed([image_bytes(item.image, f"{where}: item {item.id!r}") for item in answered]),
+        question=text.embed([item.question.encode("utf-8") for item in answered]),
+        answer=text.embed([answers[item.id].answer.encode("utf-8") for item in answered]),
         reference=text.embed([r.encode("utf-8") for r in references]),
     )
 
 
-def embed_run(run_dir: Path, data: Path, embedders: Embedders,
-              on_variant: Callable[[str], None] | None = None) -> RunEmbeddings:
+def _predicted_datasets(run_dir: Path) -> dict[str, list[str]]:
+    """dataset -> its predicted variants, clean first."""
     from robustbench_mllm.runners.evaluate_report import predicted_variants
 
-    found: RunEmbeddings = {}
     variants = predicted_variants(run_dir)
     if not variants:
         raise FileNotFoundError(f"{Path(run_dir) / 'predictions'}: no predictions (run `robust-mllm evaluate` first)")
+    by_dataset: dict[str, list[str]] = {}
     for dataset, variant in sorted(variants, key=lambda dv: (dv[0], dv[1] != "clean", dv[1])):
-        found.setdefault(dataset, {})[variant] = embed_variant(run_dir, data, dataset, variant, embedders)
-        if on_variant:
-            on_variant(f"{dataset}/{variant}")
-    return found
+        by_dataset.setdefault(dataset, []).append(variant)
+    return by_dataset
+
+
+def embed_run(run_dir: Path, data: Path, embedders: Embedders, datasets: Sequence[str] = (),
+              on_variant: Callable[[str], None] | None = None) -> ScopedEmbeddings:
+    """Embed the open-ended datasets of a run (the judge's predicate), or exactly ``datasets``."""
+    from robustbench_mllm.judges.runner import is_open_ended
+    from robustbench_mllm.sources.generated import load_items
+
+    by_dataset = _predicted_datasets(run_dir)
+    unknown = [name for name in datasets if name not in by_dataset]
+    if unknown:
+        raise ValueError(f"{Path(run_dir) / 'predictions'}: no predictions for --datasets {', '.join(unknown)} "
+                         f"(have {', '.join(by_dataset)})")
+    found: RunEmbeddings = {}
+    closed_form: list[str] = []
+    for dataset, variants in by_dataset.items():
+        if datasets and dataset not in datasets:
+            continue
+        reference_field = "reference_answer"
+        for variant in variants:
+            items = load_items(data, dataset, variant)
+            if variant == variants[0] and not any(is_open_ended(item) for item in items):
+                closed_form.append(dataset)
+                if not datasets:
+                    break  # yes/no data: out of EMID's default scope (no reference answers)
+                reference_field = "label"  # named explicitly: its yes/no labels stand in for references
+            found.setdefault(dataset, {})[variant] = embed_variant(
+                run_dir, data, dataset, variant, items, reference_field, embedders)
+            if on_variant:
+                on_variant(f"{dataset}/{variant}")
+    if not found:
+        raise ValueError(f"{Path(run_dir) / 'predictions'}: no open-ended dataset (yes/no: {', '.join(closed_form)}); "
+                         "EMID compares answers with reference answers; name a dataset with --datasets to use "
+                         "its labels as references")
+    return ScopedEmbeddings(found, tuple(closed_form))
 
 
 def obtain_estimator(config: EmidConfig, training_runs: Sequence[RunEmbeddings]) -> tuple[ClubEstimator, Path]:
@@ -127,13 +175,16 @@ def run_emid(config: EmidConfig, embedders: Embedders | None = None,
     from robustbench_mllm.judges.runner import resolve_data_dir
 
     embedders = embedders or make_embedders(config, config.run_dir)
-    this_run = embed_run(config.run_dir, resolve_data_dir(config.run_dir, config.data), embedders, on_variant)
+    scoped = embed_run(config.run_dir, resolve_data_dir(config.run_dir, config.data), embedders,
+                       config.datasets, on_variant)
+    this_run = scoped.embeddings
     training_runs = [this_run]
     if config.estimator is None and config.train_on:
         training_runs = []
         for other in config.train_on:
             other_embedders = make_embedders(config, other)
-            training_runs.append(embed_run(other, resolve_data_dir(other, None), other_embedders, on_variant))
+            training_runs.append(embed_run(other, resolve_data_dir(other, None), other_embedders,
+                                           config.datasets, on_variant).embeddings)
     for dataset, variants in this_run.items():
         if "clean" not in variants:
             raise ValueError(f"{Path(config.run_dir) / 'predictions' / dataset}: no clean.jsonl; "
@@ -151,6 +202,9 @@ def run_emid(config: EmidConfig, embedders: Embedders | None = None,
                       "trained_on": [str(p) for p in (config.train_on or (config.run_dir,))]
                       if config.estimator is None else None},
         "jsd": {"kind": config.jsd_kind, "permutations": config.permutations, "seed": config.seed},
+        "dataset_scope": "named" if config.datasets else "open_ended",
+        # named: yes/no datasets whose labels served as references; default: the ones skipped
+        "closed_form_datasets": list(scoped.closed_form),
         "bound_form": "scale_adjusted" if config.entropy_scale is None else f"entropy_scale={config.entropy_scale}",
         "datasets": datasets,
     }

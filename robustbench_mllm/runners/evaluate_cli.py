@@ -24,6 +24,8 @@ def evaluate(
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Variable holding the API key."),
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (openai adapter)."),
+    max_retries: int = typer.Option(5, "--max-retries", help="Retries per request on 429/5xx/timeouts (openai)."),
+    request_timeout: float = typer.Option(120.0, "--request-timeout", help="Seconds per request (openai)."),
     variants: Optional[list[str]] = typer.Option(None, "--variants", help="Variants to run (default all)."),
     datasets: Optional[list[str]] = typer.Option(None, "--datasets", help="Datasets to run (default all)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Items per generate call."),
@@ -36,7 +38,8 @@ def evaluate(
     shard: Optional[str] = typer.Option(None, "--shard", help="i/n: this machine's share (0-based i)."),
     pad_to_square: Optional[bool] = typer.Option(
         None, "--pad-to-square/--no-pad-to-square",
-        help="Pad images to a square with the CLIP mean colour (original LLaVA preprocessing).",
+        help="Pad images to a square with the CLIP mean colour (original LLaVA preprocessing). Default: "
+        "what the checkpoint's robust_mllm.json records, else off for llava-hf and on for llava-original.",
     ),
     compat: str = typer.Option("exact", "--compat", help="vittle: exact image-token mask, or 'released'."),
     vittle_layer_v: Optional[int] = typer.Option(None, "--vittle-layer-v", help="vittle: visual layer."),
@@ -60,7 +63,7 @@ def evaluate(
             device=device, dtype=dtype, pad_to_square=pad_to_square, compat=compat,  # type: ignore[arg-type]
             vittle_layer_v=vittle_layer_v, vittle_layer_t=vittle_layer_t, vittle_alpha=vittle_alpha,
             vision_tower=vision_tower, system_prompt_file=system_prompt_file, base_url=base_url,
-            api_key_env=api_key_env, concurrency=concurrency,
+            api_key_env=api_key_env, concurrency=concurrency, max_retries=max_retries, timeout_s=request_timeout,
         )
         config = EvaluateConfig(
             model=model, data=data, out=out or Path("runs") / Path(model.rstrip("/")).name, adapter=adapter,

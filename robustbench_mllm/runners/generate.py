@@ -11,7 +11,10 @@ and the result is byte-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -113,7 +116,7 @@ def _load_plans(
 ) -> tuple[list[Plan], list[dict[str, Any]]]:
     """Per source: its items (limited, with bad images screened out), the variants to make and
     the decoded image files."""
-    from robustbench_mllm.sources.catalog import suite_sources
+    from robustbench_mllm.sources.catalog import default_perturbations, suite_sources
 
     plans: list[Plan] = []
     failures: list[dict[str, Any]] = []
@@ -123,7 +126,8 @@ def _load_plans(
         _check_unique(items, info.dataset)
         items, bad, arrays = _screen_images(items, params.on_error, pool, out, info.dataset)
         failures.extend(bad)
-        specs = select_variants(params.perturbations, info.task, params.severities, params.seed)
+        selection = params.perturbations or default_perturbations(params.suite)  # clean only: unperturbed suites
+        specs = select_variants(selection, info.task, params.severities, params.seed)
         plans.append((info, items, specs, arrays))
     return plans, failures
 
@@ -165,9 +169,16 @@ def run_generate(
             pool.shutdown(cancel_futures=True)
         remove_decoded(out)
     write_failures(out, failures)
-    write_manifest(out, build_manifest(out, identity, infos, counts, complete=True))
+    hashed = {(r.dataset, r.variant): r.sha256 for r in written}
+    write_manifest(out, build_manifest(out, identity, infos, counts, complete=True, known_sha256=hashed))
     written.sort(key=lambda r: (r.dataset, r.variant))
     return GenerateSummary(out, tuple(written), tuple(existing), tuple(failures))
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _init_worker() -> None:
@@ -176,6 +187,9 @@ def _init_worker() -> None:
     # num_proc processes share the cores: OpenCV's own thread pool in each would oversubscribe
     # them (results do not depend on the thread count)
     cv2.setNumThreads(1)
+    # After a kill -9 of the main process, workers would go on with the units already queued for
+    # them (renaming variants into place under a resumed run) and then wait forever: end with it.
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
 def _make_pool(num_proc: int) -> Executor | None:

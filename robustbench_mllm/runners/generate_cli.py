@@ -56,13 +56,15 @@ def _summary(summary: GenerateSummary) -> Table:
 
 
 def generate(
-    suite: str = typer.Option("sample", help="sample | lbcoco | pope"),
+    suite: str = typer.Option("sample", help="sample | lbcoco | pope | lbwild | lbwilder | wvbench | scienceqa_img | "
+                              "mmmu | mme | mmstar"),
     source: Optional[str] = typer.Option(None, help="Folder with the suite's files, a Hub id, or a local copy of one."),
     images: Optional[str] = typer.Option(None, help="COCO val2014 image folder (with local lbcoco/pope files)."),
     severity: str = typer.Option("3", help="Severity 1-5, or a list like 1,3,5."),
     perturbations: Optional[str] = typer.Option(
         None, help="Comma list of names (frost, char_typo, frost+translate_greek) or visual|text|joint|all. "
-        "Default: all for open-ended sets, visual for yes/no sets. clean is always made."),
+        "Default: all for open-ended sets, visual for yes/no sets, clean only for the suites the paper evaluates "
+        "unperturbed (lbwild ... mmstar). clean is always made."),
     engine: str = typer.Option("fast", help="fast (ours, vectorised) | reference (imagecorruptions)"),
     seed: int = typer.Option(0),
     num_proc: int = typer.Option(1, help="Worker processes (output bytes do not depend on it)."),

@@ -9,7 +9,7 @@ generation), and rewritten from the files on disk when the run finishes.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def write_failures(out: Path, failures: Sequence[dict[str, Any]]) -> None:
     atomic_write_text(Path(out) / FAILURES, lines)
 
 
-def _variant_entry(out: Path, dataset: str, variant: str, seed: int) -> dict[str, Any]:
+def _variant_entry(out: Path, dataset: str, variant: str, seed: int, sha256: str | None) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     path = variant_file(out, dataset, variant)
@@ -51,7 +51,7 @@ def _variant_entry(out: Path, dataset: str, variant: str, seed: int) -> dict[str
     return {
         "file": path.relative_to(out).as_posix(),
         "rows": pq.ParquetFile(str(path)).metadata.num_rows,
-        "sha256": sha256_file(path),
+        "sha256": sha256 or sha256_file(path),
         "modality": spec.modality,
         "perturbation": spec.perturbation,
         "severity": 0 if spec.modality == "clean" else spec.severity,
@@ -59,10 +59,14 @@ def _variant_entry(out: Path, dataset: str, variant: str, seed: int) -> dict[str
 
 
 def build_manifest(
-    out: Path, identity: dict[str, Any], infos: Sequence[SourceInfo], items: dict[str, int], complete: bool
+    out: Path, identity: dict[str, Any], infos: Sequence[SourceInfo], items: dict[str, int], complete: bool,
+    known_sha256: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, Any]:
+    """``known_sha256``: ``{(dataset, variant): sha256}`` of files hashed when written; the other
+    variant files present (kept from an earlier run) are hashed here."""
     from robustbench_mllm.sources.generated import list_variants
 
+    known = known_sha256 or {}
     out = Path(out)
     present = list_variants(out) if complete else {}
     datasets = {
@@ -73,7 +77,8 @@ def build_manifest(
             "homepage": info.homepage,
             "items": items.get(info.dataset, 0),
             "variants": {
-                v: _variant_entry(out, info.dataset, v, identity["seed"]) for v in present.get(info.dataset, [])
+                v: _variant_entry(out, info.dataset, v, identity["seed"], known.get((info.dataset, v)))
+                for v in present.get(info.dataset, [])
             },
         }
         for info in infos

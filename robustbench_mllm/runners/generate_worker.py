@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_mllm.dataset_schema import item_to_row
+from robustbench_mllm.io_utils import sha256_file
 from robustbench_mllm.layout import VARIANT_FILE, variant_dir
 from robustbench_mllm.records import Item, VariantSpec
 from robustbench_mllm.runners.generate_decoded import load_array
@@ -52,10 +53,14 @@ class VariantResult:
     variant: str
     rows: int
     seconds: float
+    # hashed here, in the worker, while the file is in the page cache: the manifest needs it, and
+    # hashing a POPE variant (~1 GB) in the main process after all workers finish is serial
+    sha256: str
 
 
 class ImageCache:
-    """Encoded images of one unit by image id: each is loaded, corrupted and encoded once."""
+    """Encoded images of one unit by image id: each is loaded, corrupted and encoded once. Holds
+    one treatment's images (POPE: 500, ~350 MB as PNG), as each image recurs in all 3 splits."""
 
     def __init__(self, unit: WorkUnit) -> None:
         from robustbench_mllm.registries import load_registry
@@ -96,8 +101,9 @@ def _write_variant(unit: WorkUnit, spec: VariantSpec, cache: ImageCache) -> Vari
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir(parents=True)
     rows = write_rows(temp / VARIANT_FILE, _rows(unit, spec, cache))
+    digest = sha256_file(temp / VARIANT_FILE)
     os.replace(temp, final)  # a variant folder is either complete or absent
-    return VariantResult(unit.dataset, spec.name, rows, time.perf_counter() - started)
+    return VariantResult(unit.dataset, spec.name, rows, time.perf_counter() - started, digest)
 
 
 def run_unit(unit: WorkUnit) -> list[VariantResult]:

@@ -34,7 +34,9 @@ def _image_bytes(row: dict[str, Any]) -> bytes | None:
     if image is None:
         return None
     if not isinstance(image, dict):
-        raise DataFormatError(f"row {row.get('id')!r}, field 'image': expected a {{'bytes', 'path'}} dict, got {type(image).__name__}")
+        raise DataFormatError(
+            f"row {row.get('id')!r}, field 'image': expected a {{'bytes', 'path'}} dict, got {type(image).__name__}"
+        )
     return image.get("bytes")
 
 
@@ -91,7 +93,8 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], group_limit: int = GR
 
     schema = features().arrow_schema
     count = 0
-    with pq.ParquetWriter(str(path), schema, use_dictionary=True, dictionary_pagesize_limit=DICTIONARY_PAGE_BYTES) as writer:
+    options = {"use_dictionary": True, "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES}
+    with pq.ParquetWriter(str(path), schema, **options) as writer:
         for group in row_groups(rows, group_limit):
             try:
                 table = pa.Table.from_pylist(group, schema=schema)

@@ -148,7 +148,7 @@ def analyse(config: RepresentConfig, states: dict[str, dict[str, StoredStates]])
             }
         datasets[dataset] = rows
         if rows:
-            figures = Path(config.out) / "figures"
+            figures = Path(config.out).resolve() / "figures"  # results.json paths must not depend on the cwd
             title = f"{dataset}, layer {config.layer}"
             plots[dataset] = {
                 "histogram": str(cosine_histograms(distances, title, figures / f"{dataset}_cosine_layer{config.layer}.png")),

@@ -5,6 +5,11 @@
   without ``--images``, ``--source`` is a Hub id or local copy (default ``lmms-lab/llava-bench-coco``).
 - ``pope``: ``coco_pope_{split}.json`` files in ``--source DIR`` with ``--images DIR``; without
   ``--images``, a Hub id or local copy (default ``lmms-lab/POPE``).
+- long-tail open-ended sets ``lbwild``, ``lbwilder``, ``wvbench`` (``sources/long_tail.py``) and
+  closed-form sets ``scienceqa_img``, ``mmmu``, ``mme``, ``mmstar`` (``sources/closed_form.py``):
+  ``--source`` is a Hub id or a local copy in its schema (default: the published Hub id). The
+  paper evaluates these unperturbed, so their default variant set is ``clean`` only
+  (``default_perturbations``); ``--perturbations visual`` etc. still apply.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from robustbench_mllm.sources.llava_qa90 import LlavaQA90
 from robustbench_mllm.sources.pope import PopeFiles
 from robustbench_mllm.sources.sample import SampleLBCOCO, SamplePOPE
 
-SUITES: tuple[str, ...] = ("sample", "lbcoco", "pope")
+# suites read from a Hub id or a local copy only, evaluated clean by default
+UNPERTURBED_SUITES: tuple[str, ...] = ("lbwild", "lbwilder", "wvbench", "scienceqa_img", "mmmu", "mme", "mmstar")
+SUITES: tuple[str, ...] = ("sample", "lbcoco", "pope", *UNPERTURBED_SUITES)
 # Files that mark --source as the upstream local files (which need --images) rather than a Hub copy.
 _LOCAL_FILES = {"lbcoco": "*question*.jsonl", "pope": "coco_pope_*.json"}
 
@@ -47,4 +54,16 @@ def suite_sources(
                 raise ValueError("--suite pope --images DIR needs --source DIR holding coco_pope_{split}.json")
             return [PopeFiles(Path(source), Path(images), allow_nonstandard=allow_nonstandard)]
         return [HubPOPE(source or POPE_HUB_ID)]
+    if suite in UNPERTURBED_SUITES:
+        if images:
+            raise ValueError(f"--suite {suite} reads a Hub id or a local copy (--source); it takes no --images")
+        from robustbench_mllm.registries import load_registry
+
+        factory = load_registry("sources").get(suite)
+        return [factory(id_or_path=source) if source else factory()]
     raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
+
+
+def default_perturbations(suite: str) -> str | None:
+    """The ``--perturbations`` selection when none is given (None: the default for the task)."""
+    return "clean" if suite in UNPERTURBED_SUITES else None

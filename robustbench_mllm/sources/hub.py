@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from robustbench_mllm.io_utils import DataFormatError
 from robustbench_mllm.records import Item, JudgeContext
@@ -24,27 +24,32 @@ LBCOCO_HUB_ID = "lmms-lab/llava-bench-coco"
 POPE_HUB_ID = "lmms-lab/POPE"
 
 
-def load_table(id_or_path: str, split: str) -> Any:
-    """A ``datasets.Dataset`` with undecoded images, from a local folder or the Hub."""
+def open_table(
+    id_or_path: str, split: str, config: str | None = None, image_columns: tuple[str, ...] = ("image",)
+) -> Any:
+    """A ``datasets.Dataset`` with ``image_columns`` left encoded: from a folder of parquet files, a
+    ``save_to_disk`` folder, or the Hub (``config`` and ``split`` there)."""
     import datasets
 
     path = Path(id_or_path)
-    if path.is_dir() and any(path.glob("*.json")) and not any(path.rglob("*.parquet")):
-        loaded = datasets.load_from_disk(str(path))
-        table = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
-    elif path.is_dir():
+    if path.is_dir() and any(path.rglob("*.parquet")):
         files = sorted(str(p) for p in path.rglob("*.parquet"))
-        if not files:
-            raise FileNotFoundError(f"{path}: no parquet files and no save_to_disk data set here")
         table = datasets.load_dataset("parquet", data_files=files, split="train")
+    elif path.is_dir():
+        try:
+            loaded = datasets.load_from_disk(str(path))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no parquet files and no save_to_disk data set here") from None
+        table = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
     else:
-        table = datasets.load_dataset(id_or_path, split=split)
-    if "image" not in table.column_names:
-        raise DataFormatError(f"{id_or_path}: missing column 'image'")
-    return table.cast_column("image", datasets.Image(decode=False))
+        table = datasets.load_dataset(id_or_path, config, split=split)
+    require_columns(table, image_columns, id_or_path)
+    for column in image_columns:
+        table = table.cast_column(column, datasets.Image(decode=False))
+    return table
 
 
-def _require_columns(table: Any, columns: tuple[str, ...], where: str) -> None:
+def require_columns(table: Any, columns: tuple[str, ...], where: str) -> None:
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise DataFormatError(f"{where}: missing column(s) {missing}; has {table.column_names}")
@@ -77,8 +82,8 @@ def _rows_with_images(
 ) -> Iterator[tuple[str, dict[str, Any], bytes, str]]:
     """(where, row, image bytes, image id) per row; rows sharing an image share one bytes object
     (POPE: 9000 rows over 500 images)."""
-    table = load_table(id_or_path, split)
-    _require_columns(table, columns, id_or_path)
+    table = open_table(id_or_path, split)
+    require_columns(table, columns, id_or_path)
     shared: dict[str, bytes] = {}
     for number, row in enumerate(table):
         where = f"{id_or_path}: row {number}"
@@ -87,16 +92,23 @@ def _rows_with_images(
         yield where, row, shared.setdefault(image_id, data), image_id
 
 
-@dataclass(frozen=True)
-class HubLBCOCO:
-    """LLaVA-Bench-COCO in the lmms-lab schema (Hub id or local copy)."""
+class DeclaredInfo:
+    """``info()`` is the class's ``INFO``: the metadata of a Hub data set does not vary per copy."""
 
-    id_or_path: str = LBCOCO_HUB_ID
-    split: str = "train"
+    INFO: ClassVar[SourceInfo]
 
     def info(self) -> SourceInfo:
-        return SourceInfo(dataset="lbcoco", task="open_ended", license="see the data set card",
-                          homepage=f"https://huggingface.co/datasets/{LBCOCO_HUB_ID}")
+        return self.INFO
+
+
+@dataclass(frozen=True)
+class HubLBCOCO(DeclaredInfo):
+    """LLaVA-Bench-COCO in the lmms-lab schema (Hub id or local copy)."""
+
+    INFO = SourceInfo(dataset="lbcoco", task="open_ended", license="see the data set card",
+                      homepage=f"https://huggingface.co/datasets/{LBCOCO_HUB_ID}")
+    id_or_path: str = LBCOCO_HUB_ID
+    split: str = "train"
 
     def load(self) -> Iterator[Item]:
         columns = ("question", "gpt_answer", "caption", "category")
@@ -115,15 +127,13 @@ class HubLBCOCO:
 
 
 @dataclass(frozen=True)
-class HubPOPE:
+class HubPOPE(DeclaredInfo):
     """POPE in the lmms-lab schema (Hub id or local copy); ``category`` holds the split."""
 
+    INFO = SourceInfo(dataset="pope", task="yes_no", license="MIT (POPE); images: COCO",
+                      homepage=f"https://huggingface.co/datasets/{POPE_HUB_ID}")
     id_or_path: str = POPE_HUB_ID
     split: str = "test"
-
-    def info(self) -> SourceInfo:
-        return SourceInfo(dataset="pope", task="yes_no", license="MIT (POPE); images: COCO",
-                          homepage=f"https://huggingface.co/datasets/{POPE_HUB_ID}")
 
     def load(self) -> Iterator[Item]:
         columns = ("question_id", "question", "answer", "category")

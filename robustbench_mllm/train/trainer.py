@@ -8,7 +8,8 @@ Launch on one machine with ``robust-mllm train ...``; on several GPUs with
 
 Output folder ``OUT``: ``config.json`` + ``model.safetensors`` (a HF LLaVA whose state dict also
 holds the bottleneck keys, as in the released checkpoints), processor files,
-``vittle_config.json`` (bottleneck objectives), ``train_log.jsonl`` (one line per step: loss, ce,
+``vittle_config.json`` (bottleneck objectives), ``robust_mllm.json`` (image preprocessing: pad to
+square or not, which the adapters then default to), ``train_log.jsonl`` (one line per step: loss, ce,
 kl_v, kl_t, alpha, learning_rate), ``train_summary.json``, ``checkpoints/checkpoint-N/``.
 """
 
@@ -25,6 +26,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
 from robustbench_mllm.io_utils import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from robustbench_mllm.models.preprocessing import save_image_preprocessing
 from robustbench_mllm.train.data import InstructionDataset, collate
 from robustbench_mllm.train.model_setup import TrainableModel, build_trainable_model, exportable_model
 from robustbench_mllm.train.objective import ObjectiveConfig, alpha_at, objective_loss
@@ -213,5 +215,7 @@ def _save_final(trainer: VittleTrainer, built: TrainableModel, options: TrainOpt
         trainer.save_model(str(options.out))  # gathers ZeRO-3 shards; keeps the bottleneck keys
     if trainer.is_world_process_zero():
         built.processor.save_pretrained(options.out)
+        # the adapters evaluate the checkpoint with the padding it was trained with
+        save_image_preprocessing(options.out, options.pad_square)
         if built.handle is not None:
             built.handle.config.save(options.out)

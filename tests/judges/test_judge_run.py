@@ -18,7 +18,7 @@ from robustbench_mllm.judges.prompts import own_prompt
 from robustbench_mllm.judges.runner import JudgeConfig, run_judge
 from robustbench_mllm.llm.settings import ChatEndpoint
 from tests.fixtures.fake_openai import FakeOpenAIServer, FaultPlan, last_user_text
-from tests.fixtures.judge_run import build_judge_run
+from tests.fixtures.judge_run import VARIANTS, build_judge_run
 
 KEY = "sk-judge-SECRET-91c4e2d0"
 MODEL_SCORE = {"conv": 6, "detail": 4, "complex": 8}  # reference always 8; frost answers 2 lower
@@ -87,6 +87,10 @@ def test_faulty_server_every_item_judged_or_counted_and_rerun_sends_nothing(tmp_
     assert payload["usage"]["models"]["gpt-4o"]["requests"] == answered
     rerun_usage = read_json(run / "results.json")["judge"]["usage"]["models"]["gpt-4o"]
     assert (rerun_usage["requests"], rerun_usage["cache_hits"]) == (0, 2 * 9 * 3)
+    total = read_json(run / "results.json")["judge"]["usage_total"]  # the first invocation's cost is kept
+    assert total["invocations"] == 2 and total["models"]["gpt-4o"]["requests"] == answered
+    assert total["estimated_cost_usd"] == pytest.approx(payload["usage"]["estimated_cost_usd"]) and total[
+        "estimated_cost_usd"] > 0
 
 
 @pytest.mark.slow
@@ -104,6 +108,26 @@ def test_cli_run_never_writes_or_logs_the_key(tmp_path: Path, caplog: pytest.Log
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "cache.sqlite" for p in files)
     assert [p for p in files if KEY.encode() in p.read_bytes()] == []
+
+
+def test_cli_azure_takes_endpoint_version_deployment_and_key_from_env(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = build_judge_run(tmp_path, n_items=3, variants=VARIANTS[:1])
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "judge-deploy")
+    with FakeOpenAIServer(ScriptedJudge()) as server:
+        monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.root_url)
+        result = CliRunner().invoke(app, ["judge", str(run), "--azure", "--runs", "1", "--timeout", "2"])
+    assert result.exit_code == 0, result.output
+    assert {r.path for r in server.requests} == {
+        "/openai/deployments/judge-deploy/chat/completions?api-version=2024-10-21"}
+    assert all(r.headers.get("api-key") == KEY for r in server.requests)
+    judged = read_json(run / "results.json")["judge"]
+    assert judged["endpoint"] == {"model": "judge-deploy", "base_url": server.root_url, "azure": True,
+                                  "api_version": "2024-10-21"}
+    assert judged["n_judgments"] == 3 and KEY not in (run / "results.json").read_text()
 
 
 KILLED_JUDGE = """

@@ -101,6 +101,34 @@ def test_concurrency_is_bounded() -> None:
     assert peak[0] == 3
 
 
+def test_retry_after_is_honoured() -> None:
+    """The SDK's own backoff would wait < 1 s before its first retry; the server asks for 2 s."""
+    faults = FaultPlan(rate=1.0, kinds=("429",), retry_after="2")
+    with FakeOpenAIServer(lambda b: "never", faults=faults) as server:
+        (result,) = run_chat_many(_endpoint(server, max_retries=1), _requests(1))
+    assert not result.ok and "429" in (result.error or "")
+    first, second = server.requests
+    assert second.at - first.at >= 1.9
+
+
+def test_azure_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from robustbench_mllm.llm.settings import chat_model
+
+    for name in ("AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION", "AZURE_OPENAI_API_VERSION", "AZURE_OPENAI_DEPLOYMENT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="AZURE_OPENAI_ENDPOINT"):
+        ChatEndpoint(azure=True).with_environment()
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com")
+    monkeypatch.setenv("AZURE_OPENAI_API_VERSION", "2024-06-01")
+    monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "judge-deploy")
+    resolved = ChatEndpoint(model=chat_model(None, azure=True), azure=True).with_environment()
+    assert (resolved.model, resolved.base_url, resolved.api_version) == (
+        "judge-deploy", "https://res.openai.azure.com", "2024-06-01")
+    assert resolved.key_variable == "AZURE_OPENAI_API_KEY"
+    assert chat_model(None, azure=False) == "gpt-4o" and chat_model("m", azure=True) == "m"
+    assert ChatEndpoint(base_url="http://x/v1").with_environment() == ChatEndpoint(base_url="http://x/v1")
+
+
 def test_azure_route_images_and_sync_wrapper_inside_a_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AZURE_TEST_KEY", KEY)
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}

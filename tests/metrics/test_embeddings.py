@@ -38,6 +38,14 @@ def test_image_patch_mean_is_last_layer_patch_tokens_before_post_layernorm(tiny_
     assert not np.allclose(pooled, got, atol=1e-3)
 
 
+def test_image_encoder_is_quiet_about_text_tower_but_refuses_a_non_clip_folder(
+        tiny_clip_dir: Path, tiny_xlmr_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    ImageEmbedder(str(tiny_clip_dir)).embed([_png(2)])  # a full CLIPModel checkpoint
+    assert "UNEXPECTED" not in "".join(capfd.readouterr())
+    with pytest.raises(ValueError, match="not a CLIP vision checkpoint"):
+        ImageEmbedder(str(tiny_xlmr_dir)).embed([_png(2)])
+
+
 def test_text_masked_mean_ignores_padding(tiny_xlmr_dir: Path) -> None:
     embedder = TextEmbedder(str(tiny_xlmr_dir), batch_size=8)
     short, long = "a red bus".encode(), "Describe the image in detail, with the kitchen table.".encode()
@@ -48,6 +56,15 @@ def test_text_masked_mean_ignores_padding(tiny_xlmr_dir: Path) -> None:
     last = TextEmbedder(str(tiny_xlmr_dir), pooling="last_mean").embed([short])
     assert not np.allclose(last, alone, atol=1e-3)
 
+
+def test_text_longer_than_the_encoder_positions_is_truncated(tiny_xlmr_dir: Path) -> None:
+    """The tiny XLM-R has 130 positions (128 tokens after RoBERTa's padding_idx + 1 offset): a long
+    reference answer must be truncated there, not index past the position table."""
+    embedder = TextEmbedder(str(tiny_xlmr_dir))
+    words = "the kitchen table with two chairs and a window " * 40
+    head = embedder.embed([words.encode()])
+    longer = embedder.embed([(words * 2).encode()])  # differs only beyond the limit
+    np.testing.assert_allclose(longer, head, atol=1e-6)
 
 def test_cache_makes_a_rerun_embed_nothing(tiny_clip_dir: Path, tiny_xlmr_dir: Path, tmp_path: Path) -> None:
     texts = [b"one", b"two", b"one", "τρία".encode()]

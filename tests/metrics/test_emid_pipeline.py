@@ -11,7 +11,7 @@ import pytest
 from robustbench_mllm.metrics.club import ClubEstimator, ClubTraining
 from robustbench_mllm.results import load_results
 from robustbench_mllm.runners.emid_run import EmidConfig, make_embedders, run_emid
-from tests.fixtures.metric_runs import DATASET, write_generated, write_run
+from tests.fixtures.metric_runs import DATASET, YES_NO_DATASET, add_yes_no_dataset, write_generated, write_run
 
 pytestmark = pytest.mark.slow
 
@@ -107,5 +107,47 @@ def test_missing_reference_names_file_item_and_field(run: tuple[Path, Path], tin
     rows = read_variant_rows(path)
     rows[4]["reference_answer"] = ""
     write_variant(path, rows)
-    with pytest.raises(DataFormatError, match=r"clean/data.parquet: item '1-1': fields 'reference_answer'"):
+    with pytest.raises(DataFormatError, match=r"clean/data.parquet: item '1-1': field 'reference_answer' is empty"):
         run_emid(_config(run_dir, tiny_clip_dir, tiny_xlmr_dir))
+
+
+def test_scope_is_open_ended_datasets_unless_named(run: tuple[Path, Path], tiny_clip_dir: Path,
+                                                   tiny_xlmr_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from robustbench_mllm.cli import app
+
+    run_dir, data = run
+    add_yes_no_dataset(data, run_dir)
+    payload = run_emid(_config(run_dir, tiny_clip_dir, tiny_xlmr_dir))
+    assert set(payload["datasets"]) == {DATASET}
+    assert (payload["dataset_scope"], payload["closed_form_datasets"]) == ("open_ended", [YES_NO_DATASET])
+    info = payload["estimator"]["info"]
+    assert info["n_train"] + info["n_validation"] == 2 * 18 * 3  # (answer, reference) pairs of DATASET only
+
+    args = ["emid", str(run_dir), "--image-encoder", str(tiny_clip_dir), "--text-encoder", str(tiny_xlmr_dir),
+            "--permutations", "5", "--club-max-steps", "60", "--device", "cpu"]
+    named = CliRunner().invoke(app, [*args, "--datasets", YES_NO_DATASET], env={"COLUMNS": "250"})
+    assert named.exit_code == 0, named.output
+    assert "warning" in named.output and "labels served as reference" in named.output
+    section = load_results(run_dir)["emid"]
+    assert set(section["datasets"]) == {YES_NO_DATASET} and section["dataset_scope"] == "named"
+    assert section["estimator"]["info"]["n_train"] + section["estimator"]["info"]["n_validation"] == 2 * 8 * 2
+
+    unknown = CliRunner().invoke(app, [*args, "--datasets", "lbcoco"], env={"COLUMNS": "250"})
+    assert unknown.exit_code == 1
+    assert "no predictions for --datasets lbcoco" in unknown.output and YES_NO_DATASET in unknown.output
+
+
+def test_run_without_open_ended_data_says_how_to_name_one(tmp_path: Path, tiny_clip_dir: Path,
+                                                         tiny_xlmr_dir: Path) -> None:
+    from robustbench_mllm.io_utils import atomic_write_json
+
+    data, run_dir = tmp_path / "generated", tmp_path / "run"
+    add_yes_no_dataset(data, run_dir)
+    atomic_write_json(run_dir / "run.json", {"model": "tiny", "data": str(data)})
+    config = _config(run_dir, tiny_clip_dir, tiny_xlmr_dir)
+    embedders = make_embedders(config, run_dir)
+    with pytest.raises(ValueError, match=rf"no open-ended dataset \(yes/no: {YES_NO_DATASET}\).*--datasets"):
+        run_emid(config, embedders)
+    assert embedders.forward_calls == 0  # decided from the items, before embedding anything

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -44,6 +45,8 @@ def test_original_prompt_and_preprocessing(tiny_llava_dir: Path, tmp_path: Path)
     assert isinstance(original, LlavaRuntime)
     assert original.format_prompt("Is it red?") == f"{VICUNA_V1_SYSTEM} USER: <image>\nIs it red? ASSISTANT:"
     assert original.pad_square  # image_aspect_ratio "pad" is the original default
+    states = original.hidden_states(make_batch(2), layer=1)
+    assert states.shape == (2, original.model.config.text_config.hidden_size) and bool(np.isfinite(states).all())
     custom = tmp_path / "system.txt"
     custom.write_text("Be brief.\n", encoding="utf-8")
     ross = load_registry("models").get("ross")(str(folder), LoadOptions(device="cpu", system_prompt_file=custom))

@@ -47,6 +47,17 @@ def test_both_layouts_load_the_same_bottleneck(checkpoints: dict[str, Path], pla
     assert answers != plain_answers  # a = 0.5 changes the hidden states
 
 
+def test_hidden_states_change_from_the_bottleneck_layer_on(checkpoints: dict[str, Path], tiny_llava_dir: Path) -> None:
+    import numpy as np
+
+    plain = load_adapter(str(tiny_llava_dir), LoadOptions(device="cpu"))
+    vittle, batch = load(checkpoints["separate"]), sample_batch(2)
+    before = vittle.hidden_states(batch, layer=0)  # the bottleneck acts after layers 1 (text) and 2 (visual)
+    assert before.shape == (2, vittle.model.config.text_config.hidden_size)
+    assert np.allclose(before, plain.hidden_states(batch, layer=0), atol=1e-5)
+    assert not np.allclose(vittle.hidden_states(batch, layer=3), plain.hidden_states(batch, layer=3), atol=1e-3)
+
+
 def test_alpha_zero_is_the_plain_model(checkpoints: dict[str, Path], plain_answers: list[str]) -> None:
     assert load(checkpoints["separate"], vittle_alpha=0.0).generate(sample_batch(3), PARAMS) == plain_answers
 

@@ -148,3 +148,18 @@ def test_source_datasets_and_size_categories_follow_hub_conventions() -> None:
     assert source_datasets(manifest) == ["extended|lbcoco", "extended|lmms-lab/POPE"]
     assert [size_category(n) for n in (999, 1000, 90_000, 100_000)] == ["n<1K", "1K<n<10K", "10K<n<100K",
                                                                         "100K<n<1M"]
+
+
+def test_card_lists_parameters_per_severity_and_once_when_they_do_not_vary(tmp_path: Path) -> None:
+    from robustbench_mllm.publish.card import perturbation_rows
+    from robustbench_mllm.publish.configs import HubConfig
+
+    def config(perturbation: str, modality: str, severity: int) -> HubConfig:
+        return HubConfig(f"{perturbation}_s{severity}", "d", f"{perturbation}_s{severity}", tmp_path, 1, "0" * 64,
+                         modality, perturbation, severity)
+
+    configs = [config(p, m, s) for p, m in (("frost", "visual"), ("translate_greek", "text")) for s in (1, 3)]
+    rows = {row["name"]: row["params"] for row in perturbation_rows(configs)}
+    assert [label for label, _ in rows["frost"]] == ["severity 1", "severity 3"]
+    assert rows["frost"][0][1] != rows["frost"][1][1]
+    assert [label for label, _ in rows["translate_greek"]] == ["severities 1, 3"]

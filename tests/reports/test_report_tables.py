@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -81,12 +82,15 @@ def test_paired_tests_against_the_baseline(report: ReportTables) -> None:
 
 def test_wide_tables_render_as_markdown_and_latex(report: ReportTables) -> None:
     wide = tables.variant_table(report, "tiny_lbcoco", "relative_preference")
-    # clean, then V, T, J as in the paper's tables
-    assert list(wide.columns) == ["model", "clean", "frost_s3", "char_typo_s3", "frost+translate_greek_s3"]
+    # clean, then V, T, J as in the paper's tables; one column per model
+    assert list(wide.columns) == ["modality", "perturbation", "severity", "plain", "vittle"]
+    assert list(wide["perturbation"]) == ["clean", "frost", "char_typo", "frost+translate_greek"]
+    assert list(wide["modality"]) == ["clean", "V", "T", "J"] and wide.loc[0, "severity"] == "–"
+    assert all(re.fullmatch(r"\d+\.\d \[\d+\.\d, \d+\.\d\]", cell) for cell in wide["vittle"])
     markdown = tables.to_markdown(wide)
     assert markdown.count("\n") == 2 + len(wide)
     latex = tables.to_latex(wide, "LB-COCO 100% & more", "tab:x")
-    assert r"frost+translate\_greek\_s3" in latex and r"100\% \& more" in latex
+    assert r"frost+translate\_greek & 3 &" in latex and r"100\% \& more" in latex
     assert latex.count(r"\\") == 1 + len(wide)
 
 
@@ -142,3 +146,27 @@ def test_runs_with_the_same_model_name_stay_apart(report_suite: dict[str, Path],
         shutil.copytree(report_suite["plain"], tmp_path / name)
     runs = with_unique_labels([load_run(tmp_path / "a"), load_run(tmp_path / "b"), load_run(report_suite["vittle"])])
     assert [r.label for r in runs] == ["plain (a)", "plain (b)", "vittle"]
+
+
+def test_ratio_and_drop_only_for_scores(report: ReportTables) -> None:
+    scored = tables.modality_table(report, "tiny_pope", "pope_accuracy")
+    assert {"V/clean", "V drop"} <= set(scored.columns)
+    for metric in ("emid", "emi", "emid_bound", "repr_jsd"):  # differences from clean or distances: no ratio
+        wide = tables.modality_table(report, "tiny_lbcoco", metric)
+        assert not [c for c in wide.columns if "/clean" in c or "drop" in c], (metric, list(wide.columns))
+    frame = report.modality
+    emid = frame[(frame.metric == "emid") & (frame.modality != "clean")]
+    assert len(emid) and emid["ratio"].isna().all() and emid["drop"].isna().all()  # modality.csv alike
+    pope = frame[(frame.metric == "pope_accuracy") & (frame.modality != "clean")]
+    assert pope["ratio"].notna().all() and pope["drop"].notna().all()
+
+
+def test_baselines_print_beside_their_metric(report: ReportTables) -> None:
+    groups = tables.metric_groups(report)
+    assert ("tiny_lbcoco", "emid_bound") in groups and ("tiny_lbcoco", "repr_jsd") in groups
+    assert not [m for _, m in groups if m.endswith("_baseline")]
+    by_modality = tables.modality_table(report, "tiny_lbcoco", "emid_bound")
+    assert set(by_modality["V"]) == {"0.200 (0.125)"}
+    by_variant = tables.variant_table(report, "tiny_lbcoco", "repr_jsd")
+    assert all(re.fullmatch(r"0\.\d{3} \(0\.004\)", cell) for cell in by_variant["vittle"])
+    assert not any("(" in cell for cell in tables.variant_table(report, "tiny_lbcoco", "emid")["vittle"])

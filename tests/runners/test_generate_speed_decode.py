@@ -1,10 +1,13 @@
 """Generate does each expensive step once: one decode per distinct source image for the whole run
-(not one per variant), one corruption and one encode per (image, treatment), light work units,
-and OpenCV at one thread in worker processes."""
+(not one per variant), one corruption and one encode per (image, treatment), each variant file
+hashed by the worker that wrote it, light work units, and OpenCV at one thread in worker
+processes."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,7 @@ import pytest
 from PIL import Image
 
 import robustbench_mllm.imaging as imaging
-from robustbench_mllm.io_utils import sha256_file
+from robustbench_mllm.io_utils import read_json, sha256_file
 from robustbench_mllm.records import Item, VariantSpec
 from robustbench_mllm.runners.generate import _make_pool, run_generate
 from robustbench_mllm.runners.generate_decoded import DECODED_DIR
@@ -63,6 +66,9 @@ def test_each_image_is_decoded_once_and_encoded_once_per_treatment(
     assert len(decodes) == len(IMAGES)
     assert len(encodes) == len(IMAGES) * 5
     assert not (out / DECODED_DIR).exists()
+    entries = read_json(out / "manifest.json")["datasets"]["pope"]["variants"]
+    assert len(entries) == 7  # hashed by the workers, checked against the files
+    assert all(entry["sha256"] == sha256_file(out / entry["file"]) for entry in entries.values())
     clean = load_items(out, "pope", "clean")
     assert len(clean) == 18
     assert {i.image_id: imaging.load_rgb(i.image).shape for i in clean} == dict.fromkeys(IMAGES, (36, 44, 3))
@@ -110,3 +116,42 @@ def test_worker_processes_run_opencv_single_threaded() -> None:
     finally:
         pool.shutdown()
     assert counts == [1, 1, 1, 1]
+
+
+KILLED_PARENT = """
+import multiprocessing, os, signal
+from robustbench_mllm.runners.generate import _make_pool
+pool = _make_pool(2)
+pool.submit(os.getpid).result()
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # an orphan's zombie may wait a while for a reaper
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_end_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    """After kill -9 of a run, its workers must not go on writing variants under a resumed run."""
+    import subprocess
+    import sys
+    import time
+
+    printed = tmp_path / "workers.txt"
+    with printed.open("w") as stdout:  # a file, not a pipe: surviving workers would hold a pipe open
+        subprocess.run([sys.executable, "-c", KILLED_PARENT], stdout=stdout, timeout=120)
+    workers = [int(pid) for pid in printed.read_text().split()]
+    assert workers
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = [pid for pid in workers if _running(pid)]
+    for pid in survivors:  # leave no orphan behind when this fails
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors

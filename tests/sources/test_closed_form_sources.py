@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from robustbench_mllm.io_utils import DataFormatError
 from robustbench_mllm.registries import load_registry
 from robustbench_mllm.runners.evaluate_scoring import prompt_for, task_of
-
-
-def png(shade: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 6), (shade, 0, 0)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def write_copy(folder: Path, rows: dict[str, list[Any]], image_columns: tuple[str, ...] = ("image",),
-               as_parquet: bool = True) -> str:
-    import datasets
-
-    table = datasets.Dataset.from_dict(rows)
-    for column in image_columns:
-        table = table.cast_column(column, datasets.Image())
-    if as_parquet:
-        folder.mkdir(parents=True)
-        table.to_parquet(str(folder / "test-00000.parquet"))
-    else:
-        table.save_to_disk(str(folder))
-    return str(folder)
+from tests.fixtures.hub_copies import png, write_copy
 
 
 def load(name: str, **kwargs: Any) -> list[Any]:
@@ -63,9 +41,9 @@ def test_mmmu_keeps_single_image_multiple_choice(tmp_path: Path) -> None:
         "answer": ["B", "open answer", "A"],
         "question_type": ["multiple-choice", "open", "multiple-choice"],
     }, image_columns=("image_1", "image_2"))
-    items = load("mmmu", config="Art", id_or_path=path)
+    items = load("mmmu", id_or_path=path)
     assert [(i.id, i.label, i.choices) for i in items] == [("validation_Art_1", "B", ("Baroque", "Cubism"))]
-    assert items[0].question == "What style is the image?"
+    assert items[0].question == "What style is the image?" and items[0].category == "Art"
 
 
 def test_mme_is_yes_no_and_numbers_questions_per_image(tmp_path: Path) -> None:
@@ -85,6 +63,7 @@ def test_mmstar_and_bad_answers(tmp_path: Path) -> None:
             "question": ["Which? Options: A: cat, B: dog"], "answer": ["B"], "category": ["coarse perception"]}
     items = load("mmstar", id_or_path=write_copy(tmp_path / "star", rows))
     assert (items[0].label, items[0].choices) == ("B", ())
-    rows["answer"] = ["cat"]
-    with pytest.raises(DataFormatError, match="row 0: field 'answer'"):
-        load("mmstar", id_or_path=write_copy(tmp_path / "bad", rows))
+    for number, bad in enumerate(("cat", "AB")):
+        rows["answer"] = [bad]
+        with pytest.raises(DataFormatError, match="row 0: field 'answer'"):
+            load("mmstar", id_or_path=write_copy(tmp_path / f"bad{number}", rows))

@@ -99,3 +99,40 @@ def test_paper_defaults_and_per_objective_optimiser_settings(tmp_path: Path) -> 
         options("lora", deepspeed=Path("zero3"))
     with pytest.raises(ValueError, match="--batch-size must be positive"):
         options("baseline", batch_size=0)
+
+
+def test_text_only_batch_gives_a_finite_objective_and_gradients(tiny_llava_dir: Path, tmp_path: Path) -> None:
+    """The released code divides by the visual-token count, giving NaN on a batch without images."""
+    from robustbench_mllm.train.model_setup import build_trainable_model
+    from robustbench_mllm.train.objective import objective_loss
+    from robustbench_mllm.train.options import TrainOptions
+
+    config = ObjectiveConfig(name="vittle-l", kl_form="released")
+    options = TrainOptions(base=tiny_llava_dir, data=tmp_path, out=tmp_path, objective=config, layer_v=1, layer_t=1)
+    built = build_trainable_model(options)
+    model, handle = built.model.train(), built.handle
+    assert handle is not None
+    handle.training_alpha = 0.5
+    ids = torch.tensor([[1, 10, 11, 12, 13, 14], [1, 15, 16, 17, 18, 0]])
+    labels = ids.clone()
+    labels[:, :3] = -100
+    labels[1, -1] = -100
+    handle.expect_labels(labels)
+    out = model(input_ids=ids, attention_mask=(labels != -100) | (ids != 0), use_cache=False)
+    parts = objective_loss(out.logits, labels, config, handle)
+    parts.total.backward()
+    assert torch.isfinite(parts.total) and parts.kl_v is not None and parts.kl_v.item() == 0.0
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert handle.mlp("t")[0].weight.grad.abs().sum() > 0
+
+
+def test_training_arguments_follow_the_paper(tmp_path: Path) -> None:
+    from robustbench_mllm.train.options import TrainOptions
+    from robustbench_mllm.train.trainer import training_arguments
+
+    options = TrainOptions(base=tmp_path, data=tmp_path, out=tmp_path, max_steps=1000)
+    args = training_arguments(options)
+    assert args.lr_scheduler_type == "cosine" and args.learning_rate == 2e-5  # a str enum
+    assert args.get_warmup_steps(1000) == 30 and args.weight_decay == 0.0 and args.num_train_epochs == 1.0
+    assert args.gradient_checkpointing and args.per_device_train_batch_size == 16 and args.deepspeed is None
