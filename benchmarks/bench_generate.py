@@ -5,8 +5,9 @@ layout (3 splits, 6 questions per image per split: 18 rows per image), then time
 ``run_generate`` for the 9 visual corruptions at the given severities with ``--num-proc`` 1 and 2:
 
 - after: a copy of the working tree's package;
-- before: the same copy with the runner modules taken from git revision ``--before`` (read with
-  ``git show``; nothing in the repository changes).
+- before: the same copy with the runner modules (``generate``, ``_worker``, ``_manifest``,
+  ``_writer``) taken from git revision ``--before`` (read with ``git show``; nothing in the
+  repository changes).
 
 Both copies run via PYTHONPATH.
 
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-RUNNER_MODULES = tuple(f"robustbench_mllm/runners/generate{part}.py" for part in ("", "_worker", "_manifest"))
+RUNNER_MODULES = tuple(f"robustbench_mllm/runners/generate{part}.py" for part in ("", "_worker", "_manifest", "_writer"))
 REAL_IMAGES = 530
 PER_SPLIT = 6
 SPLITS = ("random", "popular", "adversarial")
@@ -160,7 +161,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--severities", default="1,3,5")
     parser.add_argument("--num-proc", default="1,2")
-    parser.add_argument("--before", default="b904432", help="git revision of the runner to compare with")
+    parser.add_argument("--before", default="b2832f6", help="git revision of the runner to compare with")
     parser.add_argument("--stage-sample", type=int, default=10, help="images for the stage breakdown")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each configuration (the best counts)")
     args = parser.parse_args()

@@ -10,6 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from robustbench_mllm import __version__
+from robustbench_mllm.judges import cli as judge_cli
+from robustbench_mllm.publish import publish_cli
+from robustbench_mllm.reports import gallery, report_cli
+from robustbench_mllm.runners import emid_cli, evaluate_cli, generate_cli, represent_cli
+from robustbench_mllm.sources import published_shift
+from robustbench_mllm.train import cli as train_cli
 
 app = typer.Typer(
     name="robust-mllm",
@@ -63,38 +69,18 @@ def list_registry(what: Listing = typer.Argument(..., help="Which registry to li
     console.print(table)
 
 
-# Each command module below stays light at import time; its body imports what it needs.
-# (commands are attached here as their modules land)
-from robustbench_mllm.judges import cli as judge_cli  # noqa: E402
-
-app.command("judge")(judge_cli.judge)
-from robustbench_mllm.runners import evaluate_cli  # noqa: E402
-
+# Command modules stay light at import time (tested): each body imports torch, datasets etc.
+app.command("generate")(generate_cli.generate)
+app.command("gallery")(gallery.gallery)
+app.command("import-shifted")(published_shift.import_shifted_cli)
 app.command("evaluate")(evaluate_cli.evaluate)
 app.command("merge")(evaluate_cli.merge)
-from robustbench_mllm.runners import generate_cli  # noqa: E402
-
-app.command("generate")(generate_cli.generate)
-from robustbench_mllm.reports import gallery as gallery_report  # noqa: E402
-
-app.command("gallery")(gallery_report.gallery)
-from robustbench_mllm.runners import emid_cli  # noqa: E402
-
+app.command("judge")(judge_cli.judge)
 app.command("emid")(emid_cli.emid)
-from robustbench_mllm.runners import represent_cli  # noqa: E402
-
 app.command("represent")(represent_cli.represent)
-from robustbench_mllm.publish import publish_cli  # noqa: E402
-from robustbench_mllm.reports import report_cli  # noqa: E402
-
 app.command("report")(report_cli.report)
 app.command("publish")(publish_cli.publish)
 app.command("export-lmms-eval")(publish_cli.export_lmms_eval)
-from robustbench_mllm.sources import published_shift  # noqa: E402
-
-app.command("import-shifted")(published_shift.import_shifted_cli)
-from robustbench_mllm.train import cli as train_cli  # noqa: E402
-
 app.command("train")(train_cli.train)
 
 

@@ -12,7 +12,8 @@ group ends before a run of consecutive rows sharing an image rather than inside 
 is stored once: POPE keeps one copy per image per split (3), as the 3 runs of one image lie a whole
 split apart, far beyond any row group ``datasets`` could read. Storing each image once would need
 rows grouped by image, i.e. a different item order; rows keep the order given. The grouping
-depends only on the rows, so the same rows always give the same bytes.
+depends only on the rows, so the same rows always give the same bytes. The image column is built
+from each group's distinct images, not row by row (``_image_column``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,52 @@ def _first_bad_field(group: list[dict[str, Any]], schema: Any, first_row: int) -
     return f"rows {first_row}..{first_row + len(group) - 1} do not fit the variant schema"
 
 
+def _image_column(group: list[dict[str, Any]], image_type: Any) -> Any:
+    """The ``image`` struct column of ``group``, built from its distinct ``bytes`` objects.
+
+    Converting row by row would copy every row's image bytes through Python (POPE: 18 copies of
+    each ~700 KB image, half the generate time); here each distinct object is converted once and
+    repeated by index in Arrow. The Arrow array, hence the parquet file, is the same either way.
+    Objects are told apart by identity (the rows hold them alive meanwhile): rows sharing an image
+    share one object (``ImageCache``); equal copies are only converted once each."""
+    import pyarrow as pa
+
+    distinct: list[Any] = []
+    position: dict[int, int] = {}
+    indices: list[int | None] = []
+    paths: list[Any] = []
+    missing: list[bool] = []
+    for row in group:
+        image = row.get("image")
+        missing.append(image is None)
+        data = None if image is None else image.get("bytes")
+        paths.append(None if image is None else image.get("path"))
+        if data is None:
+            indices.append(None)
+            continue
+        if id(data) not in position:
+            position[id(data)] = len(distinct)
+            distinct.append(data)
+        indices.append(position[id(data)])
+    fields = {field.name: field for field in image_type}
+    image_bytes = pa.array(distinct, fields["bytes"].type).take(pa.array(indices, pa.int32()))
+    image_paths = pa.array(paths, fields["path"].type)
+    mask = pa.array(missing, pa.bool_()) if any(missing) else None
+    return pa.StructArray.from_arrays([image_bytes, image_paths], fields=[fields["bytes"], fields["path"]], mask=mask)
+
+
+def _group_table(group: list[dict[str, Any]], schema: Any) -> Any:
+    """``pa.Table.from_pylist(group, schema=schema)``, with the image column built by
+    ``_image_column``."""
+    import pyarrow as pa
+
+    others = pa.schema([field for field in schema if field.name != "image"])
+    rest = pa.Table.from_pylist([{k: v for k, v in row.items() if k != "image"} for row in group], schema=others)
+    image = _image_column(group, schema.field("image").type)
+    columns = [image if field.name == "image" else rest.column(field.name) for field in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def write_rows(path: Path, rows: Iterable[dict[str, Any]], group_limit: int = GROUP_IMAGE_BYTES) -> int:
     """Write ``rows`` (``dataset_schema.item_to_row`` dicts) to ``path``; returns the row count.
 
@@ -97,7 +144,7 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], group_limit: int = GR
     with pq.ParquetWriter(str(path), schema, **options) as writer:
         for group in row_groups(rows, group_limit):
             try:
-                table = pa.Table.from_pylist(group, schema=schema)
+                table = _group_table(group, schema)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise DataFormatError(f"{path}: {_first_bad_field(group, schema, count)}") from exc
             writer.write_table(table, row_group_size=len(group))

@@ -43,7 +43,7 @@ def train(
     grad_accum: int = typer.Option(1, "--grad-accum"),
     max_length: int = typer.Option(2048, "--max-length"),
     gradient_checkpointing: bool = typer.Option(True, "--gradient-checkpointing/--no-gradient-checkpointing"),
-    pad_square: bool = typer.Option(True, "--pad-square/--no-pad-square", help="Pad images to square (LLaVA-1.5)."),
+    pad_square: bool = typer.Option(True, "--pad-to-square/--no-pad-to-square", help="Pad images to square (LLaVA-1.5)."),
     save_steps: int = typer.Option(500, "--save-steps"),
     seed: int = typer.Option(0, "--seed"),
     lora_rank: int = typer.Option(128, "--lora-rank"),

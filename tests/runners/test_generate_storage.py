@@ -13,7 +13,7 @@ from PIL import Image
 from robustbench_mllm.dataset_schema import item_to_row, read_variant, read_variant_rows, write_variant
 from robustbench_mllm.io_utils import DataFormatError
 from robustbench_mllm.records import Item, VariantSpec
-from robustbench_mllm.runners.generate_writer import row_groups, write_rows
+from robustbench_mllm.runners.generate_writer import DICTIONARY_PAGE_BYTES, row_groups, write_rows
 from robustbench_mllm.sources.generated import iter_items, load_items
 
 SPLITS = ("random", "popular", "adversarial")
@@ -146,3 +146,28 @@ def test_bad_row_names_file_row_and_field(tmp_path: Path, images: list[bytes]) -
         write_rows(tmp_path / "data.parquet", rows)
     with pytest.raises(DataFormatError, match="random-0-0', field 'image'"):
         write_rows(tmp_path / "data.parquet", [dict(rows[0], image=b"png")])
+
+
+def test_image_column_from_distinct_images_writes_what_row_by_row_conversion_writes(
+    tmp_path: Path, images: list[bytes]
+) -> None:
+    """Rows sharing one bytes object, equal copies, a null image and null bytes: the file is
+    byte-identical to one converted row by row with ``pa.Table.from_pylist``."""
+    import pyarrow as pa
+
+    from robustbench_mllm.dataset_schema import features
+
+    shared = images[0]
+    rows = _pope_rows(images[:3])[:20]
+    for row in rows[:7]:
+        row["image"] = {"bytes": shared, "path": row["image"]["path"]}
+    rows[9] = dict(rows[9], image=None)
+    rows[11] = dict(rows[11], image={"bytes": None, "path": "img1.png"})
+    write_rows(tmp_path / "new.parquet", rows)
+
+    schema = features().arrow_schema
+    options = {"use_dictionary": True, "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES}
+    with pq.ParquetWriter(str(tmp_path / "old.parquet"), schema, **options) as writer:
+        writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=len(rows))
+    assert (tmp_path / "new.parquet").read_bytes() == (tmp_path / "old.parquet").read_bytes()
+    assert [r["image"] for r in read_variant_rows(tmp_path / "new.parquet")] == [r["image"] for r in rows]

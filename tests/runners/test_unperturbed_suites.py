@@ -59,7 +59,6 @@ def test_generate_clean_by_default_then_evaluate(suite: str, tiny: ModelAdapter,
     assert read_json(run / "results.json")["evaluate"]["datasets"][suite]["clean"] == summary
 
 
-@pytest.mark.slow
 def test_perturbations_can_still_be_asked_for(tmp_path: Path) -> None:
     data = generate("mmstar", tmp_path, "--perturbations", "frost,gaussian_noise")
     assert list_variants(data) == {"mmstar": ["clean", "frost_s3", "gaussian_noise_s3"]}

@@ -1,0 +1,38 @@
+"""The CLI's start-up path: every command listed, no heavy import for --help."""
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from robustbench_mllm.cli import app
+
+COMMANDS = (
+    "list", "generate", "gallery", "import-shifted", "evaluate", "merge", "judge", "emid",
+    "represent", "report", "publish", "export-lmms-eval", "train",
+)
+
+
+def test_help_lists_every_command():
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert f" {command} " in result.output, command
+
+
+def test_help_imports_no_heavy_library():
+    code = (
+        "import sys; from typer.testing import CliRunner; from robustbench_mllm.cli import app;"
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0;"
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'cv2', 'matplotlib', 'pyarrow')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_list_perturbations_shows_visual_and_text_perturbations():
+    result = CliRunner().invoke(app, ["list", "perturbations"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    for name in ("frost", "zoom_blur", "speckle_noise", "char_typo", "word_insert", "translate_hindi"):
+        assert name in result.output
