@@ -12,8 +12,9 @@ layout (3 splits, 6 questions per image per split: 18 rows per image), then time
 Both copies run via PYTHONPATH.
 
 Each run is a fresh child process: wall time, plus CPU time (user + system of the child and its
-worker processes, from ``resource.getrusage``), since other jobs may share the cores. All runs
-must write byte-identical data (compared through the manifest, which holds every file's sha256).
+worker processes, from ``resource.getrusage``), since other jobs may share the cores. The runs of
+one runner must write byte-identical files (compared through the manifest, which holds every
+file's sha256), and all runs the same rows and images (``content_digest``).
 A stage breakdown (decode, corruptions, PNG encode, parquet write), measured in this process,
 shows where the time goes; both are projected to the real workload, 530 images (POPE 500 with 18
 rows each + LB-COCO 30), by scaling per image.
@@ -109,6 +110,28 @@ def timed_run(package_root: Path, source: Path, out: Path, severities: str, num_
     return {"wall": wall, "cpu": cpu}
 
 
+def content_digest(out: Path) -> str:
+    """sha256 over every variant's rows (columns and image bytes), not the file bytes: before and
+    after may lay out the same rows differently."""
+    import hashlib
+
+    from robustbench_mllm.dataset_schema import read_variant_rows
+
+    digest = hashlib.sha256()
+    image_digests: dict[int, str] = {}  # rows share one bytes object per distinct image
+    for path in sorted(out.rglob("data.parquet")):
+        digest.update(str(path.relative_to(out)).encode())
+        rows = read_variant_rows(path)  # holds every image while ids key image_digests
+        for row in rows:
+            image = row["image"]
+            if id(image["bytes"]) not in image_digests:
+                image_digests[id(image["bytes"])] = hashlib.sha256(image["bytes"]).hexdigest()
+            fields = {**row, "image": [image_digests[id(image["bytes"])], image["path"]]}
+            digest.update(json.dumps(fields, sort_keys=True).encode())
+        image_digests.clear()
+    return digest.hexdigest()
+
+
 def stage_times(source: Path, severities: tuple[int, ...], sample: int) -> dict[str, float]:
     """CPU ms per source image for each stage (single process, cv2 at 1 thread)."""
     import cv2
@@ -174,21 +197,17 @@ def main() -> None:
         print(f"{args.images} images 640x480 JPEG, {PER_SPLIT * len(SPLITS)} rows each; clean + 9 visual x "
               f"severities {args.severities} = {variants} variants; load average {os.getloadavg()[0]:.1f}")
         stages = stage_times(source, severities, min(args.stage_sample, args.images))
-        decodes_before = variants + 1  # screening + one per unit
-        print("\nstage CPU ms per source image (1 process):")
+        print("\nstage CPU ms per source image (1 process, working tree):")
         for name, ms in stages.items():
             print(f"  {name:18s} {ms:8.1f}")
         files = (stages["write one variant"] + stages["hash one variant"]) * variants
-        common = stages["corrupt"] + stages["encode"] + files
-        for label, decodes in (("before", decodes_before), ("after", 1)):
-            total = common + decodes * stages["decode"]
-            print(f"  {label}: {decodes} decode(s) + corruptions + {variants} encodes + {variants} variant writes "
-                  f"and hashes = {total:.0f} ms/image -> {total * REAL_IMAGES / 1000:.0f} s CPU for {REAL_IMAGES} "
-                  f"images, of which writes + hashes {files * REAL_IMAGES / 1000:.0f} s")
-        print("  (before, the main process hashes every variant file after the workers finish: serial)")
-
+        total = stages["decode"] + stages["corrupt"] + stages["encode"] + files
+        print(f"  1 decode + corruptions + {variants} encodes + {variants} variant writes and hashes = {total:.0f} "
+              f"ms/image -> {total * REAL_IMAGES / 1000:.0f} s CPU for {REAL_IMAGES} images, of which writes + "
+              f"hashes {files * REAL_IMAGES / 1000:.0f} s")
         print(f"\n{'runner':8s} {'procs':>5s} {'wall s':>8s} {'CPU s':>8s} {'load':>5s}")
-        manifests: dict[str, bytes] = {}
+        manifests: dict[str, set[bytes]] = {}  # per runner: every file's sha256
+        contents: set[str] = set()
         measured: dict[tuple[str, int], list[dict[str, float]]] = {}
         for _ in range(args.repeats):  # interleaved, so a burst of load from other jobs hits both
             for num_proc in (int(n) for n in args.num_proc.split(",")):
@@ -196,12 +215,15 @@ def main() -> None:
                     out = work / f"out_{label}_{num_proc}"
                     result = timed_run(tree, source, out, args.severities, num_proc)
                     measured.setdefault((label, num_proc), []).append(result)
-                    manifests[f"{label}/{num_proc}"] = (out / "manifest.json").read_bytes()
+                    manifests.setdefault(label, set()).add((out / "manifest.json").read_bytes())
+                    contents.add(content_digest(out))
                     print(f"{label:8s} {num_proc:5d} {result['wall']:8.1f} {result['cpu']:8.1f} "
                           f"{os.getloadavg()[0]:5.1f}", flush=True)
                     shutil.rmtree(out)
-        same = len(set(manifests.values())) == 1
-        print(f"\nall runs wrote the same bytes (manifest with every file's sha256): {same}")
+        same_bytes = all(len(m) == 1 for m in manifests.values())
+        same = same_bytes and len(contents) == 1
+        print(f"\neach runner wrote the same bytes with every --num-proc (manifest with every file's sha256): "
+              f"{same_bytes}; all runs wrote the same rows and images: {len(contents) == 1}")
         scale = REAL_IMAGES / args.images
         print(f"best of {args.repeats}, projected to {REAL_IMAGES} images (x{scale:.1f}):")
         for num_proc in sorted({n for _, n in measured}):
@@ -214,6 +236,9 @@ def main() -> None:
             print(f"  num_proc={num_proc} after/before: wall {best['after']['wall'] / best['before']['wall']:.2f}, "
                   f"CPU {best['after']['cpu'] / best['before']['cpu']:.2f}")
         if not same:
+            for label, seen in manifests.items():
+                for manifest in seen:
+                    print(f"--- {label} manifest:\n{manifest.decode()[:3000]}")
             raise SystemExit("outputs differ between runs")
 
 

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from robustbench_mllm.cli_conventions import exit_with_error
+
 console = Console()
 CATEGORY_ORDER = ("conv", "detail", "complex")  # LLaVA-Bench's order; others follow alphabetically
 
@@ -53,7 +55,9 @@ def judge(
     rules: Optional[Path] = typer.Option(None, help="LLaVA's official rule.json, for exact reproduction."),
     concurrency: int = typer.Option(16, min=1, help="Requests in flight."),
     max_retries: int = typer.Option(3, min=0, help="Retries of an unparseable judge reply."),
-    timeout: float = typer.Option(60.0, help="Seconds per request before the SDK retries it."),
+    timeout: float = typer.Option(
+        60.0, "--timeout", "--request-timeout", help="Seconds per request before the SDK retries it."
+    ),
     refresh: bool = typer.Option(False, help="Ignore cached responses and ask again."),
     data: Optional[Path] = typer.Option(None, help="Generated data dir (default: from run.json)."),
     prices: Optional[Path] = typer.Option(None, help="Price table JSON (default: bundled prices.json)."),
@@ -64,7 +68,7 @@ def judge(
     from robustbench_mllm.io_utils import DataFormatError
     from robustbench_mllm.judges.prompts import load_rules, own_prompt
     from robustbench_mllm.judges.runner import JudgeConfig, run_judge
-    from robustbench_mllm.llm.settings import ChatEndpoint, chat_model
+    from robustbench_mllm.llm.settings import ChatEndpoint, EndpointConfigError, chat_model
 
     columns = (TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
@@ -85,9 +89,8 @@ def judge(
                 on_planned=lambda total: progress.update(bar, total=total),
                 on_judgment=lambda _: progress.advance(bar),
             )
-    except (RuntimeError, FileNotFoundError, DataFormatError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    except (EndpointConfigError, FileNotFoundError, DataFormatError) as exc:
+        exit_with_error(exc)
     for table in _summary_tables(payload):
         console.print(table)
     usage, total = payload["usage"], payload["usage_total"]

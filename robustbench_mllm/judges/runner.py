@@ -60,11 +60,14 @@ def judgments_dir(run_dir: Path) -> Path:
 
 def resolve_data_dir(run_dir: Path, data_dir: Path | None) -> Path:
     """``--data`` if given, else the generated-data folder recorded in RUN/run.json."""
+    if not Path(run_dir).is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run folder (make it with `robust-mllm evaluate --out {run_dir}`)")
     if data_dir is not None:
         return Path(data_dir)
     info_path = Path(run_dir) / RUN_INFO
     if not info_path.is_file():
-        raise FileNotFoundError(f"{info_path}: missing; pass --data GENERATED_DIR")
+        raise FileNotFoundError(f"{info_path}: missing (is {run_dir} a `robust-mllm evaluate` run folder?); "
+                                "or pass --data GENERATED_DIR")
     info = read_json(info_path)
     for key in DATA_DIR_KEYS:
         if isinstance(info, dict) and info.get(key):

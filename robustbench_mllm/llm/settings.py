@@ -14,6 +14,11 @@ AZURE_API_VERSION_ENVS = ("OPENAI_API_VERSION", "AZURE_OPENAI_API_VERSION")  # t
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
+class EndpointConfigError(RuntimeError):
+    """A chat endpoint that cannot be used as configured (no key, no Azure endpoint): a user
+    error, reported without a traceback."""
+
+
 @dataclass(frozen=True)
 class ChatEndpoint:
     """An OpenAI, Azure OpenAI or other OpenAI-compatible (vLLM, SGLang, Ollama) endpoint.
@@ -44,7 +49,7 @@ class ChatEndpoint:
             return key
         if self.base_url and not self.azure:
             return "not-needed"  # local OpenAI-compatible servers usually accept any key
-        raise RuntimeError(
+        raise EndpointConfigError(
             f"no API key: set the environment variable {self.key_variable} "
             "(or pass --base-url for a local OpenAI-compatible server)"
         )
@@ -57,7 +62,7 @@ class ChatEndpoint:
             return self
         base_url = self.base_url or os.environ.get(AZURE_ENDPOINT_ENV)
         if not base_url:
-            raise RuntimeError(
+            raise EndpointConfigError(
                 f"Azure OpenAI: set {AZURE_ENDPOINT_ENV} (https://<resource>.openai.azure.com) or pass --base-url"
             )
         version = self.api_version or next(

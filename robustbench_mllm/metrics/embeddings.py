@@ -143,7 +143,11 @@ class Embedder(ABC):
         """(model in eval mode on the device, its processor or tokenizer), loaded on first use
         (a fully cached run never loads the model)."""
         if self._model is None:
-            model, preprocessor = self._load()
+            try:
+                model, preprocessor = self._load()
+            except OSError as exc:  # no such folder, or a hub id that is not cached when offline
+                raise ValueError(f"cannot load the {self.kind} encoder {self.model_id!r}: {exc}\n"
+                                 f"pass --{self.kind}-encoder with a local model folder") from None
             self._model = (model.to(self.device).eval(), preprocessor)
         return self._model
 

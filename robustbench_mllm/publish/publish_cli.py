@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from robustbench_mllm.cli_conventions import exit_with_error
+
 
 def publish(
     generated: Path = typer.Argument(..., help="A `robust-mllm generate` output folder."),
@@ -28,11 +30,9 @@ def publish(
         with console.status("staging" if dry_run else "staging and uploading"):
             result = run_publish(generated, repo_id, private=private, dry_run=dry_run, pretty_name=pretty_name)
     except MissingTokenError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        exit_with_error(exc, 2)
     except (FileNotFoundError, ValueError) as exc:  # bad folder, manifest mismatch, bad repo id
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        exit_with_error(exc)
     if isinstance(result, Staged):
         table = Table(title=f"Dry run: {repo_id} staged in {result.folder}")
         for column in ("config", "rows", "file"):
@@ -60,6 +60,5 @@ def export_lmms_eval(
     try:
         written = export(generated, repo_id, out, prefix)
     except (FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        exit_with_error(exc)
     console.print(f"wrote {len(written)} lmms-eval tasks to {out}")

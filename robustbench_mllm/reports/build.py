@@ -83,7 +83,9 @@ def _figures(report: ReportTables, dataset: str, metric: str, title: str, slug: 
     drawn = (("bars", plots.perturbation_bars(report.metrics, dataset, metric, metric_title(metric),
                                               baseline.label if baseline else None)),
              ("severity", plots.severity_curves(report.metrics, dataset, metric, metric_title(metric))))
-    captions = {"bars": "per variant" + (f", and relative change over {baseline.label}" if baseline else ""),
+    shown = report.metrics.loc[(report.metrics["dataset"] == dataset) & (report.metrics["metric"] == metric), "model"]
+    compared = baseline is not None and baseline.label in set(shown) and shown.nunique() > 1  # as the plot draws it
+    captions = {"bars": "per variant" + (f", and relative change over {baseline.label}" if compared else ""),
                 "severity": "by modality and severity"}
     for kind, png in drawn:
         if png is not None:

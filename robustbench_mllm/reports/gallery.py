@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import typer
 
+from robustbench_mllm.cli_conventions import exit_with_error
 from robustbench_mllm.layout import variant_file
 
 CELL_INCHES = (2.6, 3.0)  # width, height: the image plus three lines of question
@@ -115,7 +116,6 @@ def gallery(
     try:
         grid = collect_grid(generated, item, dataset)
     except (ValueError, FileNotFoundError) as exc:
-        Console().print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        exit_with_error(exc)
     path = render_grid(grid, out or generated / f"gallery_{item}.png", f"{generated.name}: {item}")
     Console().print(f"wrote {path} ({len(grid.rows)} perturbations x {len(grid.columns)} severities)")

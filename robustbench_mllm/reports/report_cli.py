@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from robustbench_mllm.cli_conventions import exit_with_error
+
 
 def report(
     runs: list[Path] = typer.Argument(..., help="Run folders (each with run.json, predictions/, results.json)."),
@@ -38,8 +40,7 @@ def report(
             result = build_tables(loaded, base, resamples=resamples, seed=seed)
         html = write_report(loaded, base, result, out, ReportSettings(resamples=resamples, seed=seed, title=title))
     except (FileNotFoundError, ValueError) as exc:  # DataFormatError is a ValueError
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        exit_with_error(exc)
     table = Table(title="Mean by modality (ratio = perturbed / clean)")
     for column in ("dataset", "metric", "model", "modality", "mean", "ratio"):
         table.add_column(column)

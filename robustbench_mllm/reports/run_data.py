@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_mllm.io_utils import DataFormatError, read_json, read_jsonl, require_field
-from robustbench_mllm.layout import RUN_INFO, predictions_file, variant_file
+from robustbench_mllm.layout import RESULTS, RUN_INFO, predictions_file, variant_file
 from robustbench_mllm.records import VariantSpec
 from robustbench_mllm.results import load_results
 
@@ -52,8 +52,9 @@ class Run:
 
 def load_run(path: Path) -> Run:
     path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: not a run folder (expected run.json, results.json, predictions/)")
+    if not path.is_dir() or not any((path / name).exists() for name in (RUN_INFO, RESULTS, "predictions")):
+        raise FileNotFoundError(f"{path}: not a run folder (expected run.json, results.json, predictions/ "
+                                "from `robust-mllm evaluate`)")
     info_path = path / RUN_INFO
     info = read_json(info_path) if info_path.is_file() else {}
     if not isinstance(info, dict):

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import typer
 
+from robustbench_mllm.cli_conventions import exit_with_error, split_names
 from robustbench_mllm.metrics.embeddings import DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
 
 
@@ -40,8 +41,8 @@ def emid(
     run_dir: Path = typer.Argument(..., help="Run folder written by `robust-mllm evaluate`."),
     estimator: Optional[Path] = typer.Option(None, help="Folder of a saved CLUB estimator (club.json + club.safetensors)."),
     train_on: Optional[list[Path]] = typer.Option(None, "--train-on", help="Run folder(s) to train the CLUB estimator on (default: RUN_DIR itself)."),
-    datasets: Optional[str] = typer.Option(
-        None, "--datasets", help="NAME,... to use (default: every open-ended dataset; a yes/no one named "
+    datasets: Optional[list[str]] = typer.Option(
+        None, "--datasets", help="NAME,... to use, repeatable (default: every open-ended dataset; a yes/no one named "
         "here uses its labels as reference answers, with a warning)."),
     image_encoder: str = typer.Option(DEFAULT_IMAGE_ENCODER, help="CLIP model: hub id or local folder."),
     text_encoder: str = typer.Option(DEFAULT_TEXT_ENCODER, help="XLM-R model: hub id or local folder."),
@@ -69,7 +70,7 @@ def emid(
         raise typer.BadParameter(f"--jsd-kind {jsd_kind!r}: expected linear, gaussian or gaussian_rff")
     config = EmidConfig(
         run_dir=run_dir, data=data, estimator=estimator, train_on=tuple(train_on or ()),
-        datasets=tuple(name.strip() for name in (datasets or "").split(",") if name.strip()),
+        datasets=split_names(datasets),
         image_encoder=image_encoder, text_encoder=text_encoder, image_pooling=image_pooling,
         text_pooling=text_pooling, jsd_kind=jsd_kind, permutations=permutations, seed=seed,  # type: ignore[arg-type]
         entropy_scale=entropy_scale, batch_size=batch_size, device=resolve_device(device),
@@ -81,8 +82,7 @@ def emid(
             task = progress.add_task("embedding variants", total=None)
             payload = run_emid(config, on_variant=lambda name: progress.update(task, advance=1, description=name))
     except (ValueError, FileNotFoundError, DataFormatError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        exit_with_error(exc)
     closed_form = ", ".join(payload["closed_form_datasets"])
     if closed_form and payload["dataset_scope"] == "named":
         console.print(f"[yellow]warning:[/yellow] yes/no datasets {closed_form}: their labels served as reference "

@@ -9,7 +9,6 @@ mixing answers. ``results.json`` gets the judge-free metrics in its ``evaluate``
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,8 +16,10 @@ from typing import Any
 
 from PIL import Image
 
+from robustbench_mllm.imaging import ImageDecodeError, load_rgb
 from robustbench_mllm.io_utils import DataFormatError, atomic_write_json, read_json
 from robustbench_mllm.layout import RUN_INFO, predictions_file
+from robustbench_mllm.locking import folder_lock
 from robustbench_mllm.models.base import GenerationParams, ModelAdapter, PartialGenerationError
 from robustbench_mllm.models.options import LoadOptions
 from robustbench_mllm.records import Item, Prediction
@@ -118,21 +119,25 @@ def check_run_info(config: EvaluateConfig, adapter_name: str, manifest: str) -> 
     if path.is_file():
         previous = read_json(path)
         for key in ("model", "adapter_name", "manifest_sha256", "params"):
-            if previous.get(key) != info[key]:
+            was, now = previous.get(key), info[key]
+            if was != now:
+                if isinstance(was, dict) and isinstance(now, dict):  # name only the settings that changed
+                    changed = sorted(k for k in was.keys() | now.keys() if was.get(k) != now.get(k))
+                    was, now = ({k: d.get(k) for k in changed} for d in (was, now))
                 raise DataFormatError(
-                    f"{path}: this run folder was made with {key}={previous.get(key)!r}, now "
-                    f"{info[key]!r}; use another --out (or delete the folder) instead of mixing answers"
+                    f"{path}: this run folder was made with {key}={was!r}, now {now!r}; "
+                    "use another --out (or delete the folder) instead of mixing answers"
                 )
         info["adapter"] = previous.get("adapter")
     return info
 
 
 def decode_image(item: Item, where: str) -> Image.Image:
+    """The item's image as RGB, decoded by the same rules (EXIF orientation, alpha over white,
+    16-bit scaling) as the images ``generate`` perturbed, so every variant is seen alike."""
     try:
-        source = item.image if isinstance(item.image, (str, Path)) else io.BytesIO(item.image or b"")
-        with Image.open(source) as image:
-            return image.convert("RGB")
-    except Exception as exc:  # noqa: BLE001 (any decoder failure becomes one clear message)
+        return Image.fromarray(load_rgb(item.image or b"", item_id=item.id))
+    except ImageDecodeError as exc:
         raise DataFormatError(f"{where}: item {item.id!r}: field 'image' cannot be decoded ({exc})") from None
 
 
@@ -140,6 +145,11 @@ def run_evaluate(
     config: EvaluateConfig, adapter: ModelAdapter | None = None, *, show_progress: bool = True
 ) -> EvaluateOutcome:
     """Answer what is missing, then score everything the run folder holds."""
+    with folder_lock(Path(config.out), "evaluate"):
+        return _evaluate_locked(config, adapter, show_progress)
+
+
+def _evaluate_locked(config: EvaluateConfig, adapter: ModelAdapter | None, show_progress: bool) -> EvaluateOutcome:
     from robustbench_mllm.models.detect import detect_adapter, load_adapter
     from robustbench_mllm.runners.evaluate_report import score_run
     from robustbench_mllm.sources.generated import manifest_sha256

@@ -8,12 +8,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from robustbench_mllm.cli_conventions import exit_with_error, split_names
+
 console = Console()
-
-
-def _split_names(values: Optional[list[str]]) -> tuple[str, ...]:
-    """``--variants a,b --variants c`` -> ("a", "b", "c")."""
-    return tuple(name.strip() for value in values or () for name in value.split(",") if name.strip())
 
 
 def evaluate(
@@ -26,8 +23,12 @@ def evaluate(
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (openai adapter)."),
     max_retries: int = typer.Option(5, "--max-retries", help="Retries per request on 429/5xx/timeouts (openai)."),
     request_timeout: float = typer.Option(120.0, "--request-timeout", help="Seconds per request (openai)."),
-    variants: Optional[list[str]] = typer.Option(None, "--variants", help="Variants to run (default all)."),
-    datasets: Optional[list[str]] = typer.Option(None, "--datasets", help="Datasets to run (default all)."),
+    variants: Optional[list[str]] = typer.Option(
+        None, "--variants", help="Variants to run: NAME,... (repeatable; default all)."
+    ),
+    datasets: Optional[list[str]] = typer.Option(
+        None, "--datasets", help="Datasets to run: NAME,... (repeatable; default all)."
+    ),
     batch_size: int = typer.Option(8, "--batch-size", help="Items per generate call."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
@@ -67,13 +68,12 @@ def evaluate(
         )
         config = EvaluateConfig(
             model=model, data=data, out=out or Path("runs") / Path(model.rstrip("/")).name, adapter=adapter,
-            variants=_split_names(variants), datasets=_split_names(datasets), batch_size=batch_size,
+            variants=split_names(variants), datasets=split_names(datasets), batch_size=batch_size,
             max_new_tokens=max_new_tokens, limit=limit, shard=Shard.parse(shard), options=options,
         )
         outcome = run_evaluate(config)
     except (ValueError, OSError, KeyError) as exc:  # bad options or data, missing files, unknown names
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        exit_with_error(exc, 2)
     console.print(summary_table(outcome.results))
     console.print(
         f"{outcome.generated} answers generated, {outcome.skipped} already done; run folder {config.out}"
@@ -97,8 +97,7 @@ def merge(
     try:
         outcome = merge_runs(runs, out)
     except (ValueError, OSError, KeyError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        exit_with_error(exc, 2)
     console.print(summary_table(outcome.results))
     console.print(
         f"{outcome.predictions} predictions merged into {out}; {outcome.duplicates} duplicate ids dropped"

@@ -23,6 +23,7 @@ from typing import Any
 
 from robustbench_mllm.io_utils import DataFormatError
 from robustbench_mllm.layout import variant_file
+from robustbench_mllm.locking import folder_lock
 from robustbench_mllm.records import Item, VariantSpec
 from robustbench_mllm.runners.generate_decoded import array_files, decode_to_file, remove_decoded
 from robustbench_mllm.runners.generate_manifest import build_manifest, check_resumable, write_failures, write_manifest
@@ -143,6 +144,14 @@ def run_generate(
     """Generate into ``out``. ``text_hook`` gets the textual perturbations needed before any is
     applied (the CLI configures translation there); ``progress(total)`` returns an ``advance(n)``."""
     out = Path(out)
+    with folder_lock(out, "generate"):
+        return _generate_locked(params, out, num_proc, text_hook, progress)
+
+
+def _generate_locked(
+    params: GenerateParams, out: Path, num_proc: int,
+    text_hook: TextHook | None, progress: Callable[[int], Callable[[int], None]] | None,
+) -> GenerateSummary:
     identity = params.identity()
     check_resumable(out, identity)
     pool = _make_pool(num_proc)

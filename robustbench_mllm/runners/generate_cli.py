@@ -12,6 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from robustbench_mllm.cli_conventions import exit_with_error
+from robustbench_mllm.llm.settings import EndpointConfigError
+
 if TYPE_CHECKING:
     from robustbench_mllm.runners.generate import GenerateSummary
 
@@ -110,9 +113,8 @@ def generate(
 
         try:
             summary = run_generate(params, root, num_proc=num_proc, text_hook=hook, progress=start)
-        except (ValueError, OSError, KeyError) as exc:  # DataFormatError, missing files, unknown names
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
+        except (ValueError, OSError, KeyError, EndpointConfigError) as exc:  # bad data/files/names, translator
+            exit_with_error(exc)
     console.print(_summary(summary))
     if any("translate_" in r.variant for r in summary.written):
         _print_translation_usage()

@@ -17,7 +17,6 @@ from robustbench_mllm.records import VariantSpec
 
 JOINT_VISUAL: tuple[str, ...] = ("zoom_blur", "frost", "gaussian_noise")
 JOINT_TEXT: tuple[str, ...] = ("translate_arabic", "translate_greek", "translate_hindi")
-GROUPS: tuple[str, ...] = ("visual", "text", "joint", "all")
 ImageFormat = Literal["png", "jpeg"]
 OnError = Literal["fail", "skip"]
 

@@ -1,9 +1,11 @@
 """Write rows into a variant parquet file, each run of rows sharing an image storing it once.
 
 POPE has 9000 rows over 500 images, the 6 questions of one image consecutive within each of its 3
-splits. The image bytes are dictionary-encoded with a dictionary page limit above the row group's
-images, so the writer never falls back to plain encoding: a row group stores each distinct image
-once plus a small index per row.
+splits. Each row group's image bytes go to the parquet writer as a dictionary array (the group's
+distinct images plus one index per row, ``_image_column``), written as the column's dictionary
+page as it is; the dictionary page limit is above the row group's images, so the writer never
+falls back to plain encoding: a row group stores each distinct image once plus a small index per
+row. (The file carries no Arrow schema, see ``write_rows``; readers see plain binary.)
 
 Row groups hold at most ``GROUP_IMAGE_BYTES`` of row images (counting every row's copy), because
 ``datasets.load_dataset`` reads a whole row group into one record batch with every row's bytes
@@ -12,8 +14,7 @@ group ends before a run of consecutive rows sharing an image rather than inside 
 is stored once: POPE keeps one copy per image per split (3), as the 3 runs of one image lie a whole
 split apart, far beyond any row group ``datasets`` could read. Storing each image once would need
 rows grouped by image, i.e. a different item order; rows keep the order given. The grouping
-depends only on the rows, so the same rows always give the same bytes. The image column is built
-from each group's distinct images, not row by row (``_image_column``).
+depends only on the rows, so the same rows always give the same bytes.
 """
 
 from __future__ import annotations
@@ -84,17 +85,16 @@ def _first_bad_field(group: list[dict[str, Any]], schema: Any, first_row: int) -
 
 
 def _image_column(group: list[dict[str, Any]], image_type: Any) -> Any:
-    """The ``image`` struct column of ``group``, built from its distinct ``bytes`` objects.
+    """The ``image`` struct column of ``group`` with ``bytes`` as a dictionary of its distinct
+    images plus one index per row (``image_type`` from ``written_schema``).
 
-    Converting row by row would copy every row's image bytes through Python (POPE: 18 copies of
-    each ~700 KB image, half the generate time); here each distinct object is converted once and
-    repeated by index in Arrow. The Arrow array, hence the parquet file, is the same either way.
-    Objects are told apart by identity (the rows hold them alive meanwhile): rows sharing an image
-    share one object (``ImageCache``); equal copies are only converted once each."""
+    Converting row by row would copy every row's image bytes through Python, and the parquet
+    encoder would then hash every copy to find the distinct ones (POPE: 18 copies of each ~700 KB
+    image, half the generate time); a dictionary array is written as it is. Equal images map to
+    one entry (rows sharing one ``bytes`` object, as from ``ImageCache``, hash it once)."""
     import pyarrow as pa
 
-    distinct: list[Any] = []
-    position: dict[int, int] = {}
+    position: dict[bytes, int] = {}
     indices: list[int | None] = []
     paths: list[Any] = []
     missing: list[bool] = []
@@ -103,23 +103,29 @@ def _image_column(group: list[dict[str, Any]], image_type: Any) -> Any:
         missing.append(image is None)
         data = None if image is None else image.get("bytes")
         paths.append(None if image is None else image.get("path"))
-        if data is None:
-            indices.append(None)
-            continue
-        if id(data) not in position:
-            position[id(data)] = len(distinct)
-            distinct.append(data)
-        indices.append(position[id(data)])
+        indices.append(None if data is None else position.setdefault(data, len(position)))
     fields = {field.name: field for field in image_type}
-    image_bytes = pa.array(distinct, fields["bytes"].type).take(pa.array(indices, pa.int32()))
+    image_bytes = pa.DictionaryArray.from_arrays(
+        pa.array(indices, fields["bytes"].type.index_type), pa.array(list(position), fields["bytes"].type.value_type)
+    )
     image_paths = pa.array(paths, fields["path"].type)
     mask = pa.array(missing, pa.bool_()) if any(missing) else None
     return pa.StructArray.from_arrays([image_bytes, image_paths], fields=[fields["bytes"], fields["path"]], mask=mask)
 
 
+def written_schema(schema: Any) -> Any:
+    """``schema`` (the variant features' Arrow schema) with the image bytes dictionary-typed."""
+    import pyarrow as pa
+
+    image = schema.field("image")
+    fields = [pa.field("bytes", pa.dictionary(pa.int32(), pa.binary())) if f.name == "bytes" else f for f in image.type]
+    return pa.schema(
+        [image.with_type(pa.struct(fields)) if f.name == "image" else f for f in schema], metadata=schema.metadata
+    )
+
+
 def _group_table(group: list[dict[str, Any]], schema: Any) -> Any:
-    """``pa.Table.from_pylist(group, schema=schema)``, with the image column built by
-    ``_image_column``."""
+    """The rows of ``group`` as a table of ``schema`` (from ``written_schema``)."""
     import pyarrow as pa
 
     others = pa.schema([field for field in schema if field.name != "image"])
@@ -138,15 +144,20 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], group_limit: int = GR
 
     from robustbench_mllm.dataset_schema import features
 
-    schema = features().arrow_schema
+    plain = features().arrow_schema
+    schema = written_schema(plain)
     count = 0
-    options = {"use_dictionary": True, "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES}
+    # No Arrow schema in the file: it would record the dictionary type, and ``datasets`` would
+    # then not see the ``Image`` its features name; readers see plain binary, as before. The
+    # features themselves go in as the usual "huggingface" key.
+    options = {"use_dictionary": True, "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES, "store_schema": False}
     with pq.ParquetWriter(str(path), schema, **options) as writer:
+        writer.add_key_value_metadata({b"huggingface": schema.metadata[b"huggingface"]})
         for group in row_groups(rows, group_limit):
             try:
                 table = _group_table(group, schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise DataFormatError(f"{path}: {_first_bad_field(group, schema, count)}") from exc
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:  # TypeError: unhashable bytes
+                raise DataFormatError(f"{path}: {_first_bad_field(group, plain, count)}") from exc
             writer.write_table(table, row_group_size=len(group))
             count += len(group)
         if count == 0:

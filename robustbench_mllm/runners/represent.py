@@ -22,6 +22,7 @@ import numpy as np
 from robustbench_mllm.io_utils import DataFormatError, atomic_write_bytes, atomic_write_json, read_json
 from robustbench_mllm.metrics.distances import distance_summary, paired_cosine_distances
 from robustbench_mllm.metrics.jsd import JSDKind, jsd_with_baseline
+from robustbench_mllm.models.base import HiddenStateAdapter
 from robustbench_mllm.results import update_results
 
 SECTION = "represent"
@@ -85,8 +86,8 @@ def collect_states(config: RepresentConfig, adapter_factory: Callable[[], Any],
     present = list_variants(config.data)
     unknown = set(config.datasets) - set(present)
     if unknown:
-        raise ValueError(f"--dataset {sorted(unknown)}: not in {config.data} (have {sorted(present)})")
-    adapter: Any = None
+        raise ValueError(f"--datasets {sorted(unknown)}: not in {config.data} (have {sorted(present)})")
+    adapter: HiddenStateAdapter | None = None
     found: dict[str, dict[str, StoredStates]] = {}
     for dataset, variants in present.items():
         if config.datasets and dataset not in config.datasets:
@@ -175,8 +176,10 @@ def run_represent(config: RepresentConfig, adapter_factory: Callable[[], Any] | 
                   on_items: Callable[[int], None] | None = None) -> dict[str, Any]:
     from robustbench_mllm.models.detect import load_adapter
     from robustbench_mllm.models.options import LoadOptions
+    from robustbench_mllm.sources.generated import list_variants
 
     factory = adapter_factory or (lambda: load_adapter(config.model, LoadOptions(device=config.device), config.adapter))
+    list_variants(config.data)  # a bad --data fails here, before OUT/represent.json pins the folder
     check_identity(config)
     payload = analyse(config, collect_states(config, factory, on_items))
     update_results(config.out, SECTION, payload)

@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 import typer
 
+from robustbench_mllm.cli_conventions import exit_with_error, split_names
+
 
 def represent_table(payload: dict[str, Any]) -> Any:
     """One row per dataset and variant; each JSD with its same-distribution baseline in ()."""
@@ -30,7 +32,8 @@ def represent(
     layer: int = typer.Option(24, help="Decoder layer whose last-input-token state is taken."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default: runs/represent-<model name>)."),
     adapter: Optional[str] = typer.Option(None, help="Force an adapter (default: detected)."),
-    dataset: Optional[list[str]] = typer.Option(None, "--dataset", help="Only these datasets (repeatable)."),
+    datasets: Optional[list[str]] = typer.Option(
+        None, "--datasets", "--dataset", help="Only these datasets: NAME,... (repeatable; default all)."),
     jsd_kind: Optional[list[str]] = typer.Option(None, "--jsd-kind", help="linear, gaussian, gaussian_rff (repeatable; default linear + gaussian)."),
     permutations: int = typer.Option(20, help="Re-splits for the same-distribution JSD baseline."),
     batch_size: int = typer.Option(8, help="Items per forward pass."),
@@ -49,13 +52,16 @@ def represent(
         raise typer.BadParameter(f"--jsd-kind {bad}: expected linear, gaussian or gaussian_rff")
     config = RepresentConfig(
         model=model, data=data, out=out or Path("runs") / f"represent-{Path(model).name}", layer=layer,
-        adapter=adapter, batch_size=batch_size, datasets=tuple(dataset or ()), jsd_kinds=kinds,  # type: ignore[arg-type]
+        adapter=adapter, batch_size=batch_size, datasets=split_names(datasets), jsd_kinds=kinds,  # type: ignore[arg-type]
         permutations=permutations, seed=seed, device=device,
     )
     console = Console()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("hidden states", total=None)
-        payload = run_represent(config, on_items=lambda n: progress.update(task, advance=n))
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("hidden states", total=None)
+            payload = run_represent(config, on_items=lambda n: progress.update(task, advance=n))
+    except (ValueError, FileNotFoundError) as exc:  # DataFormatError, no generated data, adapter lacks hidden_states
+        exit_with_error(exc)
     console.print(represent_table(payload))
     for dataset_name, files in payload["plots"].items():
         console.print(f"{dataset_name}: {files['histogram']}  {files['pca']}")

@@ -42,7 +42,12 @@ def open_table(
             raise FileNotFoundError(f"{path}: no parquet files and no save_to_disk data set here") from None
         table = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
     else:
-        table = datasets.load_dataset(id_or_path, config, split=split)
+        try:
+            table = datasets.load_dataset(id_or_path, config, split=split)
+        except ConnectionError as exc:  # offline, or a mistyped local path taken for a hub id
+            raise FileNotFoundError(
+                f"{id_or_path}: no such local folder, and the Hub copy could not be loaded ({exc}); pass "
+                "--source with a local copy (a folder of parquet files or a save_to_disk folder)") from None
     require_columns(table, image_columns, id_or_path)
     for column in image_columns:
         table = table.cast_column(column, datasets.Image(decode=False))

@@ -27,6 +27,7 @@ from typing import Any, Optional
 
 import typer
 
+from robustbench_mllm.cli_conventions import exit_with_error
 from robustbench_mllm.io_utils import DataFormatError, atomic_write_json, read_json, sha256_file
 from robustbench_mllm.layout import MANIFEST, variant_dir, variant_file
 from robustbench_mllm.records import Item, VariantSpec
@@ -251,8 +252,7 @@ def import_shifted_cli(
     try:
         shifts = import_shifted(source, out, names)
     except (ValueError, OSError) as exc:  # DataFormatError, missing files or splits
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        exit_with_error(exc)
     table = Table(title=f"Imported {source} into {out}")
     for column in ("split", "dataset", "variant", "modality", "severity"):
         table.add_column(column)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from robustbench_mllm.cli_conventions import exit_with_error
 from robustbench_mllm.train.objective import OBJECTIVES
 
 console = Console()
@@ -72,9 +73,13 @@ def train(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    from robustbench_mllm.io_utils import DataFormatError
     from robustbench_mllm.train.trainer import run_training
 
-    result = run_training(options)
+    try:
+        result = run_training(options)
+    except (FileNotFoundError, DataFormatError) as exc:  # missing model/data/image files, bad rows
+        exit_with_error(exc)
     _print_summary(result.summary, options.log_path())
 
 

@@ -168,3 +168,12 @@ def test_kill_9_mid_run_loses_only_requests_in_flight(tmp_path: Path) -> None:
         # q4/clean never parses (3 runs x 3 attempts) and q5's first reply is a retry; the rest is 1 each
         assert len(server.requests) - before <= distinct - kept + 3 * 2 + 1
     assert payload["n_judgments"] == distinct and payload["n_failed"] == 3
+
+
+def test_a_missing_or_foreign_run_folder_is_named_with_what_to_do(tmp_path: Path) -> None:
+    from robustbench_mllm.judges.runner import resolve_data_dir
+
+    with pytest.raises(FileNotFoundError, match=r"nosuch: no such run folder \(make it with `robust-mllm evaluate"):
+        resolve_data_dir(tmp_path / "nosuch", None)
+    with pytest.raises(FileNotFoundError, match=r"run.json: missing \(is .* a `robust-mllm evaluate` run folder"):
+        resolve_data_dir(tmp_path, None)

@@ -86,3 +86,10 @@ def test_cache_makes_a_rerun_embed_nothing(tiny_clip_dir: Path, tiny_xlmr_dir: P
 def test_unknown_pooling_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown text pooling 'cls'"):
         TextEmbedder("anything", pooling="cls")
+
+
+@pytest.mark.parametrize("embedder", [ImageEmbedder, TextEmbedder])
+def test_an_encoder_that_cannot_be_loaded_names_it_and_the_flag(embedder: type, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-encoder"
+    with pytest.raises(ValueError, match=rf"(?s){embedder.kind} encoder .*no-such-encoder.*--{embedder.kind}-encoder"):
+        embedder(str(missing)).embed([_png(0)] if embedder is ImageEmbedder else [b"a question"])

@@ -86,3 +86,14 @@ def test_every_format_shows_ratio_and_drop_for_scores_only(report_dir: Path) -> 
         rows = [r for r in csv.DictReader(handle) if r["modality"] != "clean"]
     assert all(r["ratio"] == r["drop"] == "" for r in rows if r["metric"] in ("emid", "emi", "repr_jsd"))
     assert all(r["ratio"] and r["drop"] for r in rows if r["metric"] == "pope_accuracy")
+
+
+def test_relative_change_is_captioned_only_when_there_is_another_model(
+    report_dir: Path, report_suite: dict[str, Path], tmp_path: Path
+) -> None:
+    assert "per variant, and relative change over plain" in (report_dir / "report.html").read_text()
+    alone = CliRunner().invoke(app, ["report", str(report_suite["plain"]), "--baseline", str(report_suite["plain"]),
+                                     "--out", str(tmp_path), "--resamples", "100"])
+    assert alone.exit_code == 0, alone.output
+    html = (tmp_path / "report.html").read_text()
+    assert "per variant" in html and "relative change over" not in html

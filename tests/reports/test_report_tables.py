@@ -170,3 +170,9 @@ def test_baselines_print_beside_their_metric(report: ReportTables) -> None:
     by_variant = tables.variant_table(report, "tiny_lbcoco", "repr_jsd")
     assert all(re.fullmatch(r"0\.\d{3} \(0\.004\)", cell) for cell in by_variant["vittle"])
     assert not any("(" in cell for cell in tables.variant_table(report, "tiny_lbcoco", "emid")["vittle"])
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a run", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match=r"not a run folder \(expected run.json"):
+        load_run(tmp_path)

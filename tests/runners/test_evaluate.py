@@ -14,13 +14,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from robustbench_mllm.cli import app
-from robustbench_mllm.io_utils import DataFormatError, read_json, read_jsonl
+from robustbench_mllm.io_utils import DataFormatError, atomic_write_json, read_json, read_jsonl
 from robustbench_mllm.layout import predictions_file
 from robustbench_mllm.metrics.pope import yes_no_report
 from robustbench_mllm.models.base import GenerationParams, ModelAdapter
 from robustbench_mllm.models.detect import load_adapter
 from robustbench_mllm.models.options import LoadOptions
-from robustbench_mllm.runners.evaluate import EvaluateConfig, run_evaluate
+from robustbench_mllm.runners.evaluate import EvaluateConfig, check_run_info, run_evaluate
 from robustbench_mllm.runners.evaluate_merge import merge_runs
 from robustbench_mllm.runners.evaluate_store import Shard
 from tests.fixtures.fake_openai import FakeOpenAIServer, FaultPlan, last_user_text
@@ -158,3 +158,11 @@ def test_failed_api_items_are_retried_by_a_rerun(data: Path, tmp_path: Path, mon
     pope = read_json(run / "results.json")["evaluate"]["datasets"]["tiny_pope"]
     assert all(v["complete"] for v in pope.values())
     assert pope["clean"]["metrics"]["strict"]["mean"]["unparseable"] == 0
+
+
+def test_a_rerun_with_other_settings_is_refused_naming_only_what_changed(data: Path, tmp_path: Path) -> None:
+    first = config_for(Path("tiny"), data, tmp_path / "run")
+    atomic_write_json(tmp_path / "run" / "run.json", check_run_info(first, "llava-hf", "sha"))
+    assert check_run_info(first, "llava-hf", "sha")["params"] == first.identity()
+    with pytest.raises(DataFormatError, match=r"params=\{'max_new_tokens': 4\}, now \{'max_new_tokens': 8\}; use another --out"):
+        check_run_info(replace(first, max_new_tokens=8), "llava-hf", "sha")

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from robustbench_mllm.dataset_schema import item_to_row, read_variant, read_variant_rows, write_variant
+from robustbench_mllm.dataset_schema import features, item_to_row, read_variant, read_variant_rows, write_variant
 from robustbench_mllm.io_utils import DataFormatError
 from robustbench_mllm.records import Item, VariantSpec
-from robustbench_mllm.runners.generate_writer import DICTIONARY_PAGE_BYTES, row_groups, write_rows
+from robustbench_mllm.runners.generate_writer import row_groups, write_rows
 from robustbench_mllm.sources.generated import iter_items, load_items
 
 SPLITS = ("random", "popular", "adversarial")
@@ -128,8 +128,6 @@ def test_reads_files_written_without_dictionary_encoding(tmp_path: Path, images:
     """Files from before this layout (plain bytes, 64-row groups) read back the same, shared."""
     import pyarrow as pa
 
-    from robustbench_mllm.dataset_schema import features
-
     rows = _pope_rows(images[:3])
     path = tmp_path / "old.parquet"
     schema = features().arrow_schema
@@ -148,26 +146,27 @@ def test_bad_row_names_file_row_and_field(tmp_path: Path, images: list[bytes]) -
         write_rows(tmp_path / "data.parquet", [dict(rows[0], image=b"png")])
 
 
-def test_image_column_from_distinct_images_writes_what_row_by_row_conversion_writes(
-    tmp_path: Path, images: list[bytes]
-) -> None:
-    """Rows sharing one bytes object, equal copies, a null image and null bytes: the file is
-    byte-identical to one converted row by row with ``pa.Table.from_pylist``."""
-    import pyarrow as pa
+def test_image_dictionary_handles_shared_equal_and_missing_images(tmp_path: Path, images: list[bytes]) -> None:
+    """Rows sharing one bytes object or holding equal copies store the image once; a null image
+    and null bytes stay null for every reader; equal copies and shared objects give the same file."""
+    import datasets
 
-    from robustbench_mllm.dataset_schema import features
-
-    shared = images[0]
     rows = _pope_rows(images[:3])[:20]
-    for row in rows[:7]:
-        row["image"] = {"bytes": shared, "path": row["image"]["path"]}
-    rows[9] = dict(rows[9], image=None)
-    rows[11] = dict(rows[11], image={"bytes": None, "path": "img1.png"})
-    write_rows(tmp_path / "new.parquet", rows)
+    copies = [dict(row, image={"bytes": bytes(bytearray(row["image"]["bytes"])), "path": row["image"]["path"]})
+              for row in rows]
+    assert copies[0]["image"]["bytes"] is not rows[0]["image"]["bytes"]
+    for variant in (rows, copies):
+        variant[9] = dict(variant[9], image=None)
+        variant[11] = dict(variant[11], image={"bytes": None, "path": "img1.png"})
+    write_rows(tmp_path / "shared.parquet", rows)
+    write_rows(tmp_path / "copies.parquet", copies)
+    assert (tmp_path / "shared.parquet").read_bytes() == (tmp_path / "copies.parquet").read_bytes()
+    assert (tmp_path / "copies.parquet").stat().st_size < 1.2 * sum(len(d) for d in images[:3])
 
-    schema = features().arrow_schema
-    options = {"use_dictionary": True, "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES}
-    with pq.ParquetWriter(str(tmp_path / "old.parquet"), schema, **options) as writer:
-        writer.write_table(pa.Table.from_pylist(rows, schema=schema), row_group_size=len(rows))
-    assert (tmp_path / "new.parquet").read_bytes() == (tmp_path / "old.parquet").read_bytes()
-    assert [r["image"] for r in read_variant_rows(tmp_path / "new.parquet")] == [r["image"] for r in rows]
+    expected = [r["image"] for r in rows]
+    assert [r["image"] for r in read_variant_rows(tmp_path / "copies.parquet")] == expected
+    assert [r["image"] for r in pq.read_table(str(tmp_path / "copies.parquet")).to_pylist()] == expected
+    loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "copies.parquet"), split="train",
+                                   cache_dir=str(tmp_path / "cache"))
+    assert loaded.features == features()
+    assert loaded.cast_column("image", datasets.Image(decode=False))["image"] == expected

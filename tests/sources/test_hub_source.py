@@ -70,3 +70,11 @@ def test_lbcoco_from_parquet_folder_and_bad_row(tmp_path: Path) -> None:
     datasets.Dataset.from_dict(rows, features=features).to_parquet(str(folder / "train-0.parquet"))
     with pytest.raises(DataFormatError, match=r"row 1: field 'gpt_answer'"):
         list(HubLBCOCO(str(tmp_path / "lb")).load())
+
+
+def test_a_missing_local_source_offline_says_to_pass_a_local_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative name that is no folder is tried as a hub id (offline: conftest)
+    with pytest.raises(FileNotFoundError, match=r"no-such-copy: no such local folder.*pass --source"):
+        list(HubPOPE("no-such-copy").load())

@@ -8,7 +8,6 @@ language's English name or ISO 639-1 code, case-insensitive (``greek``, ``Greek`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 
@@ -59,9 +58,3 @@ def read_translations(path: Path) -> dict[tuple[str, str], str]:
             raise DataFormatError(f"{where}: field 'language': {exc}") from None
         table[(values["source"], language)] = values["text"]
     return table
-
-
-def translation_records(table: dict[tuple[str, str], str]) -> Iterable[dict[str, str]]:
-    """The JSONL records of ``table`` in a stable order (for writing a translations file)."""
-    for (source, language), text in sorted(table.items()):
-        yield {"source": source, "language": language, "text": text}

@@ -1,0 +1,22 @@
+import pytest
+
+from robustbench_mllm.locking import FolderBusyError, folder_lock
+from robustbench_mllm.runners.generate import run_generate
+from robustbench_mllm.runners.generate_plan import GenerateParams
+
+
+def test_second_writer_on_a_folder_is_refused_and_the_lock_is_released(tmp_path):
+    with folder_lock(tmp_path, "generate"):
+        with pytest.raises(FolderBusyError, match="another `robust-mllm evaluate` is writing here"):
+            with folder_lock(tmp_path, "evaluate"):
+                pass
+    with folder_lock(tmp_path, "evaluate"):  # free again once the first writer is done
+        pass
+
+
+def test_generate_refuses_a_folder_another_generate_holds(tmp_path):
+    out = tmp_path / "gen"
+    with folder_lock(out, "generate"):
+        with pytest.raises(FolderBusyError):
+            run_generate(GenerateParams(), out)
+    assert not (out / "manifest.json").exists()
