@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +18,26 @@ class FolderBusyError(OSError):
 
 
 @contextmanager
-def folder_lock(folder: Path, command: str) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``folder`` (released by the OS if the process dies)."""
+def folder_lock(folder: Path, command: str, *, started_marker: str | None = None) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``folder`` (released by the OS if the process dies).
+
+    With ``started_marker``, a folder this call created is removed again when the command fails
+    before writing that file (e.g. a typo in an option), so a failed start leaves nothing behind.
+    """
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with _locked(folder, command):
+            yield
+    except BaseException:
+        if created and started_marker and not (folder / started_marker).exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def _locked(folder: Path, command: str) -> Iterator[None]:
     fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

@@ -20,3 +20,17 @@ def test_generate_refuses_a_folder_another_generate_holds(tmp_path):
         with pytest.raises(FolderBusyError):
             run_generate(GenerateParams(), out)
     assert not (out / "manifest.json").exists()
+
+
+def test_a_failed_start_leaves_no_new_folder_behind(tmp_path):
+    out = tmp_path / "gen"
+    with pytest.raises(KeyError, match="Did you mean 'frost'"):
+        run_generate(GenerateParams(perturbations="forst"), out)
+    assert not out.exists()
+
+
+def test_a_failed_run_in_an_existing_folder_keeps_the_folder(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(KeyError):
+        run_generate(GenerateParams(perturbations="forst"), tmp_path)
+    assert (tmp_path / "keep.txt").read_text() == "mine"

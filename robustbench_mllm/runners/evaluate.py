@@ -145,7 +145,7 @@ def run_evaluate(
     config: EvaluateConfig, adapter: ModelAdapter | None = None, *, show_progress: bool = True
 ) -> EvaluateOutcome:
     """Answer what is missing, then score everything the run folder holds."""
-    with folder_lock(Path(config.out), "evaluate"):
+    with folder_lock(Path(config.out), "evaluate", started_marker=RUN_INFO):
         return _evaluate_locked(config, adapter, show_progress)
 
 

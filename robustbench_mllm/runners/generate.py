@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_mllm.io_utils import DataFormatError
-from robustbench_mllm.layout import variant_file
+from robustbench_mllm.layout import MANIFEST, variant_file
 from robustbench_mllm.locking import folder_lock
 from robustbench_mllm.records import Item, VariantSpec
 from robustbench_mllm.runners.generate_decoded import array_files, decode_to_file, remove_decoded
@@ -144,7 +144,7 @@ def run_generate(
     """Generate into ``out``. ``text_hook`` gets the textual perturbations needed before any is
     applied (the CLI configures translation there); ``progress(total)`` returns an ``advance(n)``."""
     out = Path(out)
-    with folder_lock(out, "generate"):
+    with folder_lock(out, "generate", started_marker=MANIFEST):
         return _generate_locked(params, out, num_proc, text_hook, progress)
 
 
