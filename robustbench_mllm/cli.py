@@ -84,5 +84,18 @@ app.command("export-lmms-eval")(publish_cli.export_lmms_eval)
 app.command("train")(train_cli.train)
 
 
+def run() -> None:
+    """Console-script entry: ``app`` plus a hint after Ctrl-C (typer exits 130 silently)."""
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == 130:
+            Console(stderr=True).print(
+                "[yellow]interrupted[/]: finished work is kept; rerun the same command to continue "
+                "(train: add --resume)"
+            )
+        raise
+
+
 if __name__ == "__main__":
-    app()
+    run()

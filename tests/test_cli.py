@@ -36,3 +36,19 @@ def test_list_perturbations_shows_visual_and_text_perturbations():
     assert result.exit_code == 0
     for name in ("frost", "zoom_blur", "speckle_noise", "char_typo", "word_insert", "translate_hindi"):
         assert name in result.output
+
+
+def test_ctrl_c_exits_130_with_a_resume_hint(monkeypatch, capsys):
+    import pytest
+
+    from robustbench_mllm import cli, registries
+
+    def interrupted(name: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(registries, "load_registry", interrupted)
+    monkeypatch.setattr("sys.argv", ["robust-mllm", "list", "perturbations"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run()
+    assert exit_info.value.code == 130
+    assert "rerun the same command to continue" in capsys.readouterr().err
