@@ -187,13 +187,13 @@ class ImageEmbedder(Embedder):
         return model, AutoImageProcessor.from_pretrained(self.model_id)
 
     def _forward(self, batch: list[bytes]) -> np.ndarray:
-        import io
-
         import torch
         from PIL import Image
 
+        from robustbench_mllm.imaging import load_rgb
+
         model, processor = self._loaded()
-        images = [Image.open(io.BytesIO(b)).convert("RGB") for b in batch]
+        images = [Image.fromarray(load_rgb(b)) for b in batch]  # the decoder generate uses
         pixels = processor(images=images, return_tensors="pt")["pixel_values"].to(self.device)
         with torch.inference_mode():
             out = model(pixel_values=pixels, output_hidden_states=True)

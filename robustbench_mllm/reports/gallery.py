@@ -6,7 +6,6 @@ variant's image with its question underneath (so textual variants show what chan
 
 from __future__ import annotations
 
-import io
 import textwrap
 import warnings
 from dataclasses import dataclass
@@ -75,7 +74,8 @@ def render_grid(grid: Grid, path: Path, title: str) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from PIL import Image
+
+    from robustbench_mllm.imaging import load_rgb
 
     width, height = CELL_INCHES[0] * len(grid.columns), CELL_INCHES[1] * len(grid.rows)
     fig, axes = plt.subplots(len(grid.rows), len(grid.columns), figsize=(width, height), dpi=DPI, squeeze=False)
@@ -88,7 +88,7 @@ def render_grid(grid: Grid, path: Path, title: str) -> Path:
             if cell is None:
                 ax.axis("off")
                 continue
-            ax.imshow(Image.open(io.BytesIO(cell.image)).convert("RGB"))
+            ax.imshow(load_rgb(cell.image))
             ax.set_xlabel("\n".join(textwrap.wrap(cell.question, 34)[:3]), fontsize=6)
             ax.set_title("clean" if perturbation == "clean" else f"severity {severity}", fontsize=8)
             if c == 0:

@@ -12,8 +12,6 @@ hidden temp folder and renamed into place when complete.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -21,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_mllm.dataset_schema import item_to_row
-from robustbench_mllm.io_utils import sha256_file
 from robustbench_mllm.layout import VARIANT_FILE, variant_dir
 from robustbench_mllm.records import Item, VariantSpec
 from robustbench_mllm.runners.generate_decoded import load_array
 from robustbench_mllm.runners.generate_texts import TextKey
-from robustbench_mllm.runners.generate_writer import write_rows
+from robustbench_mllm.runners.generate_writer import write_variant_folder
 from robustbench_mllm.seeding import make_rng
 
 
@@ -96,13 +93,7 @@ def _rows(unit: WorkUnit, spec: VariantSpec, cache: ImageCache) -> Iterator[dict
 
 def _write_variant(unit: WorkUnit, spec: VariantSpec, cache: ImageCache) -> VariantResult:
     started = time.perf_counter()
-    final = variant_dir(unit.out_dir, unit.dataset, spec.name)
-    temp = final.parent / f".{spec.name}.tmp-{os.getpid()}"
-    shutil.rmtree(temp, ignore_errors=True)
-    temp.mkdir(parents=True)
-    rows = write_rows(temp / VARIANT_FILE, _rows(unit, spec, cache))
-    digest = sha256_file(temp / VARIANT_FILE)
-    os.replace(temp, final)  # a variant folder is either complete or absent
+    rows, digest = write_variant_folder(unit.out_dir, unit.dataset, spec.name, _rows(unit, spec, cache))
     return VariantResult(unit.dataset, spec.name, rows, time.perf_counter() - started, digest)
 
 

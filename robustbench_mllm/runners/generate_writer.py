@@ -19,11 +19,14 @@ depends only on the rows, so the same rows always give the same bytes.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.io_utils import DataFormatError, sha256_file
+from robustbench_mllm.layout import VARIANT_FILE, variant_dir
 
 GROUP_IMAGE_BYTES = 64 * 2**20
 # Per column chunk; above the group limit so the image dictionary always fits (parquet pages
@@ -163,3 +166,17 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], group_limit: int = GR
         if count == 0:
             writer.write_table(schema.empty_table())
     return count
+
+
+def write_variant_folder(out: Path, dataset: str, variant: str, rows: Iterable[dict[str, Any]]) -> tuple[int, str]:
+    """Write a variant into a hidden temp folder beside its final place, then rename it there: a
+    variant folder is either complete or absent (``list_variants`` skips hidden folders, and the
+    generate runner removes stale ones). Returns (row count, sha256 of the parquet file)."""
+    final = variant_dir(out, dataset, variant)
+    temp = final.parent / f".{variant}.tmp-{os.getpid()}"
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir(parents=True)
+    count = write_rows(temp / VARIANT_FILE, rows)
+    digest = sha256_file(temp / VARIANT_FILE)
+    os.replace(temp, final)
+    return count, digest

@@ -19,7 +19,6 @@ the scoring from the labels.
 from __future__ import annotations
 
 import ast
-import hashlib
 import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any
 from robustbench_mllm.io_utils import DataFormatError
 from robustbench_mllm.records import Item
 from robustbench_mllm.sources.base import SourceInfo, register_source
-from robustbench_mllm.sources.hub import DeclaredInfo, _image_bytes, _text, open_table
+from robustbench_mllm.sources.hub import DeclaredInfo, _image_bytes, _text, content_image_id, open_table
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class ImageRow:
 
     @property
     def image_id(self) -> str:
-        return hashlib.sha256(self.image).hexdigest()[:16]
+        return content_image_id(self.image)
 
 
 def image_rows(

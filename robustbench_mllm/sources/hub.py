@@ -68,11 +68,16 @@ def _image_bytes(value: Any, where: str) -> bytes:
     return Path(value["path"]).read_bytes()
 
 
+def content_image_id(data: bytes) -> str:
+    """An image id for sources that name none: equal images share it, so they are corrupted once."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def _image_id(row: dict[str, Any], data: bytes, id_column: str) -> str:
     named = row.get(id_column)
     if named:
         return coco_image_id(str(named))
-    return hashlib.sha256(data).hexdigest()[:16]
+    return content_image_id(data)
 
 
 def _text(row: dict[str, Any], column: str, where: str) -> str:

@@ -18,7 +18,6 @@ difficulty and row.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,10 +28,10 @@ import typer
 
 from robustbench_mllm.cli_conventions import exit_with_error
 from robustbench_mllm.io_utils import DataFormatError, atomic_write_json, read_json, sha256_file
-from robustbench_mllm.layout import MANIFEST, variant_dir, variant_file
+from robustbench_mllm.layout import MANIFEST, variant_file
 from robustbench_mllm.records import Item, VariantSpec
 from robustbench_mllm.sources.base import SourceInfo, register_source
-from robustbench_mllm.sources.hub import _image_bytes, _text
+from robustbench_mllm.sources.hub import _image_bytes, _text, content_image_id
 
 PUBLISHED = {
     "synthetic": "changdae/llavabench-shift-synthetic-v1",
@@ -123,7 +122,7 @@ def _items(table: Any, shift: ShiftSplit, image_ids: Sequence[str] | None) -> It
         yield Item(
             id=item_id, dataset=shift.dataset, split=shift.group, question=_text(row, "question", where),
             image=data, source_id=f"{shift.split}/{number}",
-            image_id=image_ids[number] if image_ids else hashlib.sha256(data).hexdigest()[:16],
+            image_id=image_ids[number] if image_ids else content_image_id(data),
             reference_answer=_text(row, "reference_answer", where),
         )
 
@@ -135,9 +134,8 @@ def _image_ext(data: bytes) -> str:
 def _write_split(out: Path, table: Any, shift: ShiftSplit, image_ids: Sequence[str] | None) -> None:
     """Rows into a hidden temp folder, renamed into place when complete (a crash leaves no
     half-written variant; ``list_variants`` skips hidden folders)."""
-    import shutil
-
-    from robustbench_mllm.dataset_schema import item_to_row, write_variant
+    from robustbench_mllm.dataset_schema import item_to_row
+    from robustbench_mllm.runners.generate_writer import write_variant_folder
 
     rows = []
     for item in _items(table, shift, image_ids):
@@ -146,12 +144,7 @@ def _write_split(out: Path, table: Any, shift: ShiftSplit, image_ids: Sequence[s
         row.update(variant=shift.variant, perturbation=shift.perturbation,
                    modality=shift.modality, severity=shift.severity)
         rows.append(row)
-    final = variant_dir(out, shift.dataset, shift.variant)
-    temp = final.with_name(f".{shift.variant}.tmp-import")
-    shutil.rmtree(temp, ignore_errors=True)
-    temp.mkdir(parents=True)
-    write_variant(temp / "data.parquet", rows)
-    temp.rename(final)
+    write_variant_folder(out, shift.dataset, shift.variant, rows)
 
 
 def _manifest(out: Path, source: str, shifts: Sequence[ShiftSplit]) -> dict[str, Any]:
@@ -207,7 +200,7 @@ def import_shifted(source: str, out: Path, splits: Sequence[str] = ()) -> list[S
             table = loaded[base.split].cast_column("image", datasets.Image(decode=False))
             where = f"split {base.split}"
             base_ids[base.group] = [
-                hashlib.sha256(_image_bytes(row["image"], where)).hexdigest()[:16] for row in table
+                content_image_id(_image_bytes(row["image"], where)) for row in table
             ]
     for shift in shifts:
         if not variant_file(out, shift.dataset, shift.variant).is_file():
