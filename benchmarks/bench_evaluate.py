@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from robustbench_mllm.models.base import GenerationParams  # noqa: E402
 from robustbench_mllm.models.detect import load_adapter  # noqa: E402
 from robustbench_mllm.models.options import LoadOptions  # noqa: E402
-from robustbench_mllm.runners.evaluate import EvaluateConfig, run_evaluate  # noqa: E402
+from robustbench_mllm.runners.evaluate.run import EvaluateConfig, run_evaluate  # noqa: E402
 from tests.fixtures.tiny_generated import write_tiny_generated  # noqa: E402
 from tests.fixtures.tiny_llava import build_tiny_llava, build_tiny_vittle, sample_batch  # noqa: E402
 

@@ -47,10 +47,10 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 import robustbench_mllm
-from robustbench_mllm.runners.generate import run_generate
-from robustbench_mllm.runners.generate_plan import GenerateParams
+from robustbench_mllm.runners.generate.run import run_generate
+from robustbench_mllm.runners.generate.plan import GenerateConfig
 src, out, severities, num_proc = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-params = GenerateParams(suite="pope", source=src, images=src + "/val2014", allow_nonstandard=True,
+params = GenerateConfig(suite="pope", source=src, images=src + "/val2014", allow_nonstandard=True,
                         perturbations="visual", severities=tuple(int(s) for s in severities.split(",")))
 started = time.perf_counter()
 run_generate(params, out, num_proc=num_proc)
@@ -115,7 +115,7 @@ def content_digest(out: Path) -> str:
     after may lay out the same rows differently."""
     import hashlib
 
-    from robustbench_mllm.dataset_schema import read_variant_rows
+    from robustbench_mllm.store.variants import read_variant_rows
 
     digest = hashlib.sha256()
     image_digests: dict[int, str] = {}  # rows share one bytes object per distinct image
@@ -136,13 +136,13 @@ def stage_times(source: Path, severities: tuple[int, ...], sample: int) -> dict[
     """CPU ms per source image for each stage (single process, cv2 at 1 thread)."""
     import cv2
 
-    from robustbench_mllm.dataset_schema import item_to_row
     from robustbench_mllm.imaging import encode_image, load_rgb
     from robustbench_mllm.io_utils import sha256_file
     from robustbench_mllm.perturbations.visual import VISUAL_PERTURBATIONS
     from robustbench_mllm.records import Item, VariantSpec
-    from robustbench_mllm.registries import load_registry
-    from robustbench_mllm.runners.generate_writer import write_rows
+    from robustbench_mllm.registry import load_registry
+    from robustbench_mllm.store.variant_schema import item_to_row
+    from robustbench_mllm.store.variant_writer import write_rows
 
     cv2.setNumThreads(1)
     perts = load_registry("perturbations")

@@ -16,9 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fixtures
 
 from robustbench_mllm.judges.prompts import own_prompt  # noqa: E402
-from robustbench_mllm.judges.runner import JudgeConfig, run_judge  # noqa: E402
 from robustbench_mllm.llm.settings import ChatEndpoint  # noqa: E402
 from robustbench_mllm.records import VariantSpec  # noqa: E402
+from robustbench_mllm.runners.judge import JudgeConfig, run_judge  # noqa: E402
 from tests.fixtures.fake_openai import FakeOpenAIServer  # noqa: E402
 from tests.fixtures.judge_run import build_judge_run  # noqa: E402
 

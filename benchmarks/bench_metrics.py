@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from robustbench_mllm.metrics.club import ClubTraining, club_value  # noqa: E402
 from robustbench_mllm.metrics.jsd import jsd_with_baseline  # noqa: E402
 from robustbench_mllm.records import VariantSpec  # noqa: E402
-from robustbench_mllm.runners.emid_run import EmidConfig, make_embedders, run_emid  # noqa: E402
+from robustbench_mllm.runners.emid import EmidConfig, make_embedders, run_emid  # noqa: E402
 from tests.fixtures.metric_runs import write_generated, write_run  # noqa: E402
 from tests.fixtures.tiny_encoders import build_tiny_clip, build_tiny_xlmr  # noqa: E402
 

@@ -21,7 +21,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robustbench_mllm.metrics.jsd import (  # noqa: E402
-    feature_jsd, gaussian_jsd, median_bandwidth, random_fourier_features, rff_weights,
+    feature_jsd,
+    gaussian_jsd,
+    median_bandwidth,
+    random_fourier_features,
+    rff_weights,
 )
 
 Frequencies = Callable[[int, int, int], np.ndarray]

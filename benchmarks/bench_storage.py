@@ -61,8 +61,8 @@ def make_images(count: int, folder: Path) -> list[Path]:
 
 
 def pope_rows(images: list[bytes]) -> Iterator[dict[str, Any]]:
-    from robustbench_mllm.dataset_schema import item_to_row
     from robustbench_mllm.records import Item, VariantSpec
+    from robustbench_mllm.store.variant_schema import item_to_row
 
     spec = VariantSpec(visual="frost", severity=3, seed=0)
     for split in SPLITS:
@@ -81,7 +81,7 @@ def write_before(path: Path, rows: Iterator[dict[str, Any]]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from robustbench_mllm.dataset_schema import features
+    from robustbench_mllm.store.variant_schema import features
 
     schema = features().arrow_schema
     with pq.ParquetWriter(str(path), schema) as writer:
@@ -92,7 +92,7 @@ def write_before(path: Path, rows: Iterator[dict[str, Any]]) -> None:
 def read_before(path: Path) -> list[Any]:
     import pyarrow.parquet as pq
 
-    from robustbench_mllm.dataset_schema import row_to_item
+    from robustbench_mllm.store.variant_schema import row_to_item
 
     return [row_to_item(row) for row in pq.read_table(str(path)).to_pylist()]
 
@@ -112,8 +112,9 @@ def phase(name: str, work: Path, count: int) -> dict[str, Any]:
     import datasets  # noqa: F401  (imported by every phase, so "idle" shows the import cost)
     import pyarrow.parquet  # noqa: F401
 
-    from robustbench_mllm.dataset_schema import features, iter_variant, read_variant
-    from robustbench_mllm.runners.generate_writer import write_rows
+    from robustbench_mllm.store.variant_schema import features
+    from robustbench_mllm.store.variant_writer import write_rows
+    from robustbench_mllm.store.variants import iter_variant, read_variant
 
     images = [p.read_bytes() for p in make_images(count, work / "images")]
     steps = {

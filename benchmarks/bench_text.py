@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fixtur
 
 from robustbench_mllm.llm.settings import ChatEndpoint  # noqa: E402
 from robustbench_mllm.perturbations.text.translation import configure_translation  # noqa: E402
-from robustbench_mllm.registries import load_registry  # noqa: E402
+from robustbench_mllm.registry import load_registry  # noqa: E402
 from robustbench_mllm.seeding import make_rng  # noqa: E402
 from tests.fixtures.fake_openai import FakeOpenAIServer, last_user_text  # noqa: E402
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from robustbench_mllm.imaging import encode_image, load_rgb
 from robustbench_mllm.perturbations.visual import VISUAL_PERTURBATIONS, VisualCorruption
-from robustbench_mllm.registries import load_registry
+from robustbench_mllm.registry import load_registry
 from robustbench_mllm.seeding import make_rng
 
 PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left")

@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import ConfigError, DataFormatError
 
 ImageFormat = Literal["png", "jpeg"]
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
@@ -137,8 +137,8 @@ def encode_image(arr: np.ndarray, fmt: ImageFormat = "png", quality: int = 95) -
         return _encode_png(np.ascontiguousarray(arr))
     if fmt == "jpeg":
         if not 1 <= quality <= 100:
-            raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+            raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
         buffer = io.BytesIO()
         Image.fromarray(arr).save(buffer, "JPEG", quality=quality, subsampling=0)
         return buffer.getvalue()
-    raise ValueError(f"unknown image format {fmt!r}; choose 'png' or 'jpeg'")
+    raise ConfigError(f"unknown image format {fmt!r}; choose 'png' or 'jpeg'")

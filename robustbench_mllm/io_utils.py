@@ -10,9 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-
-class DataFormatError(ValueError):
-    """Bad input: the message names the file, the row and the field."""
+from robustbench_mllm.errors import DataFormatError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

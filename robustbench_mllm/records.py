@@ -8,8 +8,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from robustbench_mllm.errors import DataFormatError
+
 Modality = Literal["clean", "visual", "text", "joint"]
 MODALITIES: tuple[Modality, ...] = ("clean", "visual", "text", "joint")
+Task = Literal["yes_no", "multiple_choice", "open_ended"]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Data-set level metadata that travels into manifests and dataset cards."""
+
+    dataset: str
+    task: Task
+    license: str = "unknown"
+    citation: str = ""
+    homepage: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,11 @@ class Item:
     context: JudgeContext = field(default_factory=JudgeContext)
 
 
+def is_open_ended(item: Item) -> bool:
+    """Judged (and used for EMID) only when there is a reference answer and no closed-form label."""
+    return bool(item.reference_answer) and not item.label
+
+
 @dataclass(frozen=True)
 class VariantSpec:
     """One shifted copy of a data set: a visual and/or a textual perturbation at a severity.
@@ -107,14 +127,14 @@ class VariantSpec:
             return cls(seed=seed)
         match = re.fullmatch(r"(.+)_s([1-5])", name)
         if not match:
-            raise ValueError(f"bad variant name {name!r}: expected 'clean' or '<perturbation>_s<1-5>'")
+            raise DataFormatError(f"bad variant name {name!r}: expected 'clean' or '<perturbation>_s<1-5>'")
         parts, severity = match.group(1).split("+"), int(match.group(2))
         if len(parts) == 2:
             return cls(visual=parts[0], text=parts[1], severity=severity, seed=seed)
         if len(parts) != 1:
-            raise ValueError(f"bad variant name {name!r}: at most one visual and one text part")
+            raise DataFormatError(f"bad variant name {name!r}: at most one visual and one text part")
         if text_names is None:
-            from robustbench_mllm.registries import load_registry
+            from robustbench_mllm.registry import load_registry
 
             text_names = frozenset(
                 n for n, p in load_registry("perturbations").items() if p.modality == "text"

@@ -1,19 +1,16 @@
-"""A small typed name -> factory registry shared by perturbations, sources, models and judges."""
+"""A small typed name -> factory registry shared by perturbations, sources, models and judges,
+and ``load_registry``, which imports the built-in plug-ins so their decorators run."""
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from robustbench_mllm.errors import UnknownNameError
 
 T = TypeVar("T")
-
-
-class UnknownNameError(KeyError):
-    """Raised for a name that is not registered; the message suggests close matches."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
 
 
 class Registry(Generic[T]):
@@ -54,3 +51,44 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+# registry name -> (module holding the registry, attribute, modules whose import registers entries)
+_REGISTRIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "perturbations": (
+        "robustbench_mllm.perturbations.base",
+        "perturbation_registry",
+        ("robustbench_mllm.perturbations.visual", "robustbench_mllm.perturbations.text"),
+    ),
+    "sources": (
+        "robustbench_mllm.sources.base",
+        "source_registry",
+        (
+            "robustbench_mllm.sources.sample",
+            "robustbench_mllm.sources.llava_qa90",
+            "robustbench_mllm.sources.pope",
+            "robustbench_mllm.sources.hub",
+            "robustbench_mllm.sources.published_shift",
+            "robustbench_mllm.sources.closed_form",
+            "robustbench_mllm.sources.long_tail",
+        ),
+    ),
+    "models": (
+        "robustbench_mllm.models.base",
+        "model_registry",
+        (
+            "robustbench_mllm.models.llava_hf",
+            "robustbench_mllm.models.llava_original",
+            "robustbench_mllm.models.openai_chat",
+            "robustbench_mllm.models.vittle",
+        ),
+    ),
+    "judges": ("robustbench_mllm.judges", "judge_registry", ()),
+}
+
+
+def load_registry(name: str) -> Registry[Any]:
+    module_name, attribute, plugins = _REGISTRIES[name]
+    for plugin in plugins:
+        importlib.import_module(plugin)
+    return getattr(importlib.import_module(module_name), attribute)

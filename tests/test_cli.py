@@ -5,7 +5,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 
 COMMANDS = (
     "list", "generate", "gallery", "import-shifted", "evaluate", "merge", "judge", "emid",
@@ -22,7 +22,7 @@ def test_help_lists_every_command():
 
 def test_help_imports_no_heavy_library():
     code = (
-        "import sys; from typer.testing import CliRunner; from robustbench_mllm.cli import app;"
+        "import sys; from typer.testing import CliRunner; from robustbench_mllm.cli.app import app;"
         "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0;"
         "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'cv2', 'matplotlib', 'pyarrow')"
         " if m in sys.modules))"
@@ -41,12 +41,13 @@ def test_list_perturbations_shows_visual_and_text_perturbations():
 def test_ctrl_c_exits_130_with_a_resume_hint(monkeypatch, capsys):
     import pytest
 
-    from robustbench_mllm import cli, registries
+    import robustbench_mllm.cli.app as cli
+    from robustbench_mllm import registry
 
     def interrupted(name: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(registries, "load_registry", interrupted)
+    monkeypatch.setattr(registry, "load_registry", interrupted)
     monkeypatch.setattr("sys.argv", ["robust-mllm", "list", "perturbations"])
     with pytest.raises(SystemExit) as exit_info:
         cli.run()

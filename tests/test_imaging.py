@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.imaging import ImageDecodeError, encode_image, load_rgb
-from robustbench_mllm.io_utils import DataFormatError
 
 
 def saved(image: Image.Image, fmt: str, **options: object) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 from robustbench_mllm.io_utils import read_json, read_jsonl
 from tests.fixtures.fake_openai import FakeOpenAIServer, FaultPlan, last_user_text
 
@@ -56,7 +56,7 @@ def _ok(args: list[str]) -> str:
 def test_generate_evaluate_judge_emid_represent_report(
         tiny_llava_dir: Path, tiny_clip_dir: Path, tiny_xlmr_dir: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, one_thread: object) -> None:
-    from robustbench_mllm.sources.generated import load_items
+    from robustbench_mllm.store.variants import load_items
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-e2e-not-a-secret")
     generated, run = tmp_path / "generated", tmp_path / "run"

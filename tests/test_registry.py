@@ -1,6 +1,7 @@
 import pytest
 
-from robustbench_mllm.registry import Registry, UnknownNameError
+from robustbench_mllm.errors import UnknownNameError
+from robustbench_mllm.registry import Registry
 
 
 def test_register_get_and_list():

@@ -5,9 +5,10 @@ import sys
 
 import pytest
 
-from robustbench_mllm.io_utils import DataFormatError, append_jsonl, atomic_write_json, read_jsonl
-from robustbench_mllm.results import load_results, update_results
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import append_jsonl, atomic_write_json, read_jsonl
 from robustbench_mllm.seeding import make_rng, stable_seed
+from robustbench_mllm.store.results import load_results, update_results
 
 
 def test_stable_seed_independent_of_pythonhashseed():

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.io_utils import DataFormatError, read_json
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import read_json
 from robustbench_mllm.records import Item, JudgeContext
 
 SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."

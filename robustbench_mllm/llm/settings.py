@@ -6,6 +6,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+from robustbench_mllm.errors import ConfigError
+
 OPENAI_KEY_ENV = "OPENAI_API_KEY"
 AZURE_KEY_ENV = "AZURE_OPENAI_API_KEY"
 AZURE_ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
@@ -14,7 +16,7 @@ AZURE_API_VERSION_ENVS = ("OPENAI_API_VERSION", "AZURE_OPENAI_API_VERSION")  # t
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
 
-class EndpointConfigError(RuntimeError):
+class EndpointConfigError(ConfigError):
     """A chat endpoint that cannot be used as configured (no key, no Azure endpoint): a user
     error, reported without a traceback."""
 
@@ -51,7 +53,7 @@ class ChatEndpoint:
             return "not-needed"  # local OpenAI-compatible servers usually accept any key
         raise EndpointConfigError(
             f"no API key: set the environment variable {self.key_variable} "
-            "(or pass --base-url for a local OpenAI-compatible server)"
+            "(or give `base_url` for a local OpenAI-compatible server)"
         )
 
     def with_environment(self) -> ChatEndpoint:
@@ -63,7 +65,7 @@ class ChatEndpoint:
         base_url = self.base_url or os.environ.get(AZURE_ENDPOINT_ENV)
         if not base_url:
             raise EndpointConfigError(
-                f"Azure OpenAI: set {AZURE_ENDPOINT_ENV} (https://<resource>.openai.azure.com) or pass --base-url"
+                f"Azure OpenAI: set {AZURE_ENDPOINT_ENV} (https://<resource>.openai.azure.com) or give `base_url`"
             )
         version = self.api_version or next(
             (os.environ[name] for name in AZURE_API_VERSION_ENVS if os.environ.get(name)), DEFAULT_AZURE_API_VERSION

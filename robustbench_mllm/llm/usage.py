@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.io_utils import DataFormatError, read_json
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import read_json
 
 DEFAULT_PRICES = Path(__file__).with_name("prices.json")
 PRICES_ENV = "ROBUST_MLLM_PRICES"

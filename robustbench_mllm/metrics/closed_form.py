@@ -12,13 +12,15 @@ import re
 import string
 from collections.abc import Iterable, Sequence
 
+from robustbench_mllm.errors import DataFormatError
+
 MC_SUFFIX = "Answer with the option's letter from the given choices directly."
 LETTERS = string.ascii_uppercase
 
 
 def option_letters(count: int) -> str:
     if not 0 < count <= len(LETTERS):
-        raise ValueError(f"between 1 and {len(LETTERS)} options expected, got {count}")
+        raise DataFormatError(f"between 1 and {len(LETTERS)} options expected, got {count}")
     return LETTERS[:count]
 
 

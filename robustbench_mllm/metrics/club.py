@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from robustbench_mllm.io_utils import DataFormatError, atomic_write_bytes, atomic_write_json, read_json
+from robustbench_mllm.errors import ConfigError, DataFormatError, MissingResourceError
+from robustbench_mllm.io_utils import atomic_write_bytes, atomic_write_json, read_json
 from robustbench_mllm.seeding import make_rng, stable_seed
 
 WEIGHTS_FILE = "club.safetensors"
@@ -98,7 +99,7 @@ class ClubEstimator:
 
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.shape.x_dim:
-            raise ValueError(f"CLUB expects x of shape (n, {self.shape.x_dim}), got {x.shape}")
+            raise ConfigError(f"CLUB expects x of shape (n, {self.shape.x_dim}), got {x.shape}")
         with torch.no_grad():
             xt = torch.from_numpy(x)
             return self.nets["mean"](xt).double().numpy(), self.nets["logvar"](xt).double().numpy()
@@ -106,7 +107,7 @@ class ClubEstimator:
     def value(self, x: np.ndarray, y: np.ndarray) -> float:
         y = np.asarray(y)
         if y.shape != (len(x), self.shape.y_dim):
-            raise ValueError(f"CLUB expects y of shape ({len(x)}, {self.shape.y_dim}), got {y.shape}")
+            raise ConfigError(f"CLUB expects y of shape ({len(x)}, {self.shape.y_dim}), got {y.shape}")
         mu, logvar = self.predict(x)
         return club_value(mu, logvar, y)
 
@@ -127,7 +128,7 @@ class ClubEstimator:
         folder = Path(folder)
         config_path = folder / CONFIG_FILE
         if not config_path.exists() or not (folder / WEIGHTS_FILE).exists():
-            raise FileNotFoundError(f"{folder}: no CLUB estimator ({CONFIG_FILE} + {WEIGHTS_FILE})")
+            raise MissingResourceError(f"{folder}: no CLUB estimator ({CONFIG_FILE} + {WEIGHTS_FILE})")
         config = read_json(config_path)
         try:
             shape = ClubShape(**config["shape"])

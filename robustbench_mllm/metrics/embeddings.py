@@ -19,14 +19,18 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from robustbench_mllm.io_utils import atomic_write_bytes, sha256_file
+from robustbench_mllm.errors import ConfigError, DataFormatError, MissingResourceError
+from robustbench_mllm.io_utils import sha256_file
+from robustbench_mllm.store.embeddings import EmbeddingCache
 
-IMAGE_POOLINGS: tuple[str, ...] = ("patch_mean", "pooled")
-TEXT_POOLINGS: tuple[str, ...] = ("layer0_mean", "last_mean")
+ImagePooling = Literal["patch_mean", "pooled"]
+TextPooling = Literal["layer0_mean", "last_mean"]
+IMAGE_POOLINGS: tuple[ImagePooling, ...] = ("patch_mean", "pooled")
+TEXT_POOLINGS: tuple[TextPooling, ...] = ("layer0_mean", "last_mean")
 DEFAULT_IMAGE_ENCODER = "openai/clip-vit-base-patch32"
 DEFAULT_TEXT_ENCODER = "FacebookAI/xlm-roberta-base"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -42,7 +46,7 @@ def encoder_fingerprint(model: str) -> str:
             files = sorted(p for p in folder.iterdir()
                            if p.name == "config.json" or p.suffix in _WEIGHT_SUFFIXES)
             if not files:
-                raise FileNotFoundError(f"{folder}: no config.json or weights: not a model folder")
+                raise MissingResourceError(f"{folder}: no config.json or weights: not a model folder")
             for file in files:
                 digest.update(f"{file.name}:{sha256_file(file)}\n".encode())
             _fingerprints[model] = digest.hexdigest()
@@ -60,32 +64,6 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
-class EmbeddingCache:
-    """Content-keyed vectors of one (encoder, pooling) pair in safetensors shards."""
-
-    def __init__(self, folder: Path) -> None:
-        from safetensors.numpy import load_file
-
-        self.folder = Path(folder)
-        self._vectors: dict[str, np.ndarray] = {}
-        for shard in sorted(self.folder.glob("shard-*.safetensors")):
-            self._vectors.update(load_file(str(shard)))
-
-    def get(self, key: str) -> np.ndarray | None:
-        return self._vectors.get(key)
-
-    def put(self, vectors: dict[str, np.ndarray]) -> None:
-        """Store a new shard atomically (a crash leaves the cache as it was)."""
-        from safetensors.numpy import save
-
-        if not vectors:
-            return
-        name = hashlib.sha256("".join(sorted(vectors)).encode()).hexdigest()[:20]
-        atomic_write_bytes(self.folder / f"shard-{name}.safetensors",
-                           save({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in vectors.items()}))
-        self._vectors.update(vectors)
-
-
 class Embedder(ABC):
     """Embeds byte contents in batches through ``_forward``, reading and filling the cache.
 
@@ -99,7 +77,7 @@ class Embedder(ABC):
                  cache_root: Path | None = None, batch_size: int = 32, device: str = "cpu") -> None:
         pooling = pooling or self.poolings[0]
         if pooling not in self.poolings:
-            raise ValueError(f"unknown {self.kind} pooling {pooling!r}; choose from {', '.join(self.poolings)}")
+            raise ConfigError(f"unknown {self.kind} pooling {pooling!r}; choose from {', '.join(self.poolings)}")
         self.model_id = str(model or self.default_model)
         self.pooling = pooling
         self.batch_size = batch_size
@@ -146,8 +124,8 @@ class Embedder(ABC):
             try:
                 model, preprocessor = self._load()
             except OSError as exc:  # no such folder, or a hub id that is not cached when offline
-                raise ValueError(f"cannot load the {self.kind} encoder {self.model_id!r}: {exc}\n"
-                                 f"pass --{self.kind}-encoder with a local model folder") from None
+                raise MissingResourceError(f"cannot load the {self.kind} encoder {self.model_id!r}: {exc}\n"
+                                           f"give a local model folder as `{self.kind}_encoder`") from None
             self._model = (model.to(self.device).eval(), preprocessor)
         return self._model
 
@@ -182,8 +160,8 @@ class ImageEmbedder(Embedder):
             transformers.logging.set_verbosity(verbosity)
         if info["missing_keys"]:
             missing = sorted(info["missing_keys"])
-            raise ValueError(f"{self.model_id}: not a CLIP vision checkpoint: {len(missing)} weight(s) missing, "
-                             f"e.g. {', '.join(missing[:3])}")
+            raise ConfigError(f"{self.model_id}: not a CLIP vision checkpoint: {len(missing)} weight(s) missing, "
+                              f"e.g. {', '.join(missing[:3])}")
         return model, AutoImageProcessor.from_pretrained(self.model_id)
 
     def _forward(self, batch: list[bytes]) -> np.ndarray:
@@ -250,5 +228,5 @@ def image_bytes(image: Path | bytes | None, where: str) -> bytes:
     if isinstance(image, bytes):
         return image
     if image is None:
-        raise ValueError(f"{where}: item has no image")
+        raise DataFormatError(f"{where}: item has no image")
     return Path(image).read_bytes()

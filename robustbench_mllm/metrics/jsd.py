@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.seeding import make_rng
 
 LN2 = math.log(2.0)
@@ -186,7 +187,7 @@ def _pooled_split_jsd(
             pooled, rff_weights(pooled.shape[1], n_features, seed), bandwidth)
         gram = features @ features.T if features.shape[1] >= len(pooled) else None
     else:
-        raise ValueError(f"unknown JSD kind {kind!r}; choose from {', '.join(JSD_KINDS)}")
+        raise ConfigError(f"unknown JSD kind {kind!r}; choose from {', '.join(JSD_KINDS)}")
 
     def split_jsd(order: np.ndarray) -> float:
         if gram is None:  # few dimensions, many rows: covariances are the smaller matrices

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from robustbench_mllm.errors import ConfigError, DataFormatError
+
 AnswerRule = Literal["llava", "strict"]
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "yes_ratio")
 
@@ -42,7 +44,7 @@ def parse_yes_no(answer: str, rule: AnswerRule = "llava") -> str | None:
         return parse_llava(answer)
     if rule == "strict":
         return parse_strict(answer)
-    raise ValueError(f"unknown answer rule {rule!r}: expected 'llava' or 'strict'")
+    raise ConfigError(f"unknown answer rule {rule!r}: expected 'llava' or 'strict'")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def confusion(pairs: Iterable[tuple[str, str]], rule: AnswerRule = "llava") -> C
     for label, answer in pairs:
         truth = label.strip().lower()
         if truth not in ("yes", "no"):
-            raise ValueError(f"yes/no label expected, got {label!r}")
+            raise DataFormatError(f"yes/no label expected, got {label!r}")
         said = parse_yes_no(answer, rule)
         if said is None:
             counts["unparseable"] += 1

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from robustbench_mllm.errors import RemoteError
 from robustbench_mllm.registry import Registry
 
 
@@ -19,7 +20,7 @@ class GenerationParams:
     batch_size: int = 1
 
 
-class PartialGenerationError(RuntimeError):
+class PartialGenerationError(RemoteError):
     """Some items of a batch got no answer (e.g. an API call failed after its retries).
 
     ``answers`` aligns with the batch, None where an item failed; the runner keeps the others and

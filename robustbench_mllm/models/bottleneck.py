@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from robustbench_mllm.io_utils import DataFormatError, atomic_write_json
+from robustbench_mllm.errors import ConfigError, DataFormatError
+from robustbench_mllm.io_utils import atomic_write_json
 
 if TYPE_CHECKING:
     import torch
@@ -46,6 +47,8 @@ IGNORE_INDEX = -100  # label of tokens without a loss (HF convention)
 LOGVAR_MIN, LOGVAR_MAX = -2.3025, 2.3025
 
 KLForm = Literal["exact", "released"]
+Compat = Literal["exact", "released"]  # image-token mask: exact, or the released positional split
+Prior = Literal["fixed", "learned"]
 
 
 def mlp_name(modality: str) -> str:
@@ -64,17 +67,17 @@ class BottleneckConfig:
     layer_v: int = 24
     layer_t: int = 24
     alpha: float = 0.5  # inference mixing weight: h <- (1 - alpha) h + alpha mu
-    prior: Literal["fixed", "learned"] = "fixed"
-    compat: Literal["exact", "released"] = "exact"
+    prior: Prior = "fixed"
+    compat: Compat = "exact"
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.prior not in ("fixed", "learned"):
-            raise ValueError(f"prior must be 'fixed' or 'learned', got {self.prior!r}")
+            raise ConfigError(f"prior must be 'fixed' or 'learned', got {self.prior!r}")
         if self.compat not in ("exact", "released"):
-            raise ValueError(f"compat must be 'exact' or 'released', got {self.compat!r}")
+            raise ConfigError(f"compat must be 'exact' or 'released', got {self.compat!r}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1], got {self.alpha}")
+            raise ConfigError(f"alpha must lie in [0, 1], got {self.alpha}")
 
     def layer(self, modality: str) -> int:
         return self.layer_v if modality == "v" else self.layer_t

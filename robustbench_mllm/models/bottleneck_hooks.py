@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.models.bottleneck import (
     IGNORE_INDEX,
     KEY_PREFIX,
@@ -70,7 +71,7 @@ class BottleneckHandle:
         layers = decoder_layers(model)
         for modality in MODALITIES:
             if not 0 <= config.layer(modality) < len(layers):
-                raise ValueError(
+                raise ConfigError(
                     f"layer_{modality}={config.layer(modality)} outside 0..{len(layers) - 1}"
                 )
         reference = next(layers[0].parameters())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError, MissingResourceError
 from robustbench_mllm.models.base import ModelAdapter
 from robustbench_mllm.models.options import LoadOptions
 
@@ -49,18 +49,18 @@ def detect_adapter(model: str, base_url: str | None = None) -> str:
             return "llava-original"
         raise DataFormatError(
             f"{config_path}: model_type {model_type!r} has no adapter (llava, llava_llama); "
-            "force one with --adapter or serve the model and use --base-url"
+            "force one with `adapter` or serve the model and use `base_url`"
         )
     if base_url:
         return "openai"
-    raise FileNotFoundError(
-        f"--model {model!r} is not a local folder; pass --base-url to use it as a served model name"
+    raise MissingResourceError(
+        f"`model` {model!r} is not a local folder; give `base_url` to use it as a served model name"
     )
 
 
 def load_adapter(model: str, options: LoadOptions, adapter: str | None = None) -> ModelAdapter:
     """Load ``model`` with the named adapter, or the detected one."""
-    from robustbench_mllm.registries import load_registry
+    from robustbench_mllm.registry import load_registry
 
     name = adapter or detect_adapter(model, options.base_url)
     return load_registry("models").get(name)(model, options)

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError, MissingResourceError
 from robustbench_mllm.models.base import register_model
 from robustbench_mllm.models.llava_runtime import LlavaRuntime
 from robustbench_mllm.models.options import LoadOptions, resolve_device, resolve_dtype
@@ -64,9 +64,9 @@ def _vision_folder(folder: Path, config: dict[str, Any], options: LoadOptions) -
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
-    raise FileNotFoundError(
+    raise MissingResourceError(
         f"{folder}/config.json: vision tower {config.get('mm_vision_tower')!r} is not a local folder; "
-        "pass --vision-tower PATH (a CLIP folder with config.json and preprocessor_config.json)"
+        "give a CLIP folder (with config.json and preprocessor_config.json) as `vision_tower`"
     )
 
 
@@ -113,12 +113,11 @@ def hf_config(config: dict[str, Any], vision: Path, image_token_id: int) -> Any:
 def load_original_model(folder: Path, options: LoadOptions) -> tuple[Any, Any]:
     """(processor, HF LLaVA model) converted from a LLaVA-codebase folder."""
     import torch
+    import transformers
     from transformers import CLIPImageProcessor, CLIPVisionModel, LlavaForConditionalGeneration, LlavaProcessor
 
-    import transformers
-
     if int(transformers.__version__.split(".")[0]) < 5:
-        raise RuntimeError(f"llava-original needs transformers >= 5 (found {transformers.__version__})")
+        raise MissingResourceError(f"llava-original needs transformers >= 5 (found {transformers.__version__})")
     config = _read_config(folder)
     vision = _vision_folder(folder, config, options)
     tokenizer = _tokenizer(folder)

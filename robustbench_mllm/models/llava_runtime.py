@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.models.base import GenerationParams
 from robustbench_mllm.seeding import stable_seed
 
@@ -49,7 +50,7 @@ def layer_hidden(output: Any) -> torch.Tensor:
 def validate_layer(model: Any, layer: int) -> int:
     count = len(decoder_layers(model))
     if not 0 <= layer < count:
-        raise ValueError(f"layer {layer} does not exist: this model has decoder layers 0..{count - 1}")
+        raise ConfigError(f"layer {layer} does not exist: this model has decoder layers 0..{count - 1}")
     return layer
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-Compat = Literal["exact", "released"]
+from robustbench_mllm.errors import ConfigError
+from robustbench_mllm.models.bottleneck import Compat
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class LoadOptions:
 
     def __post_init__(self) -> None:
         if self.compat not in ("exact", "released"):
-            raise ValueError(f"--compat {self.compat!r}: expected 'exact' or 'released'")
+            raise ConfigError(f"`compat` {self.compat!r}: expected 'exact' or 'released'")
 
 
 def resolve_device(device: str) -> str:
@@ -47,7 +47,7 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+        raise ConfigError(f"`device` {device}: CUDA is not available on this machine")
     return device
 
 
@@ -61,5 +61,5 @@ def resolve_dtype(dtype: str, device: str) -> object:
         return torch.float32
     choices = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if dtype not in choices:
-        raise ValueError(f"--dtype {dtype!r}: expected auto or one of {sorted(choices)}")
+        raise ConfigError(f"`dtype` {dtype!r}: expected auto or one of {sorted(choices)}")
     return choices[dtype]

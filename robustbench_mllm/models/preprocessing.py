@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robustbench_mllm.io_utils import DataFormatError, atomic_write_json, read_json
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import atomic_write_json, read_json
 
 CHECKPOINT_INFO_FILE = "robust_mllm.json"
 

@@ -16,6 +16,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.models.base import register_model
 from robustbench_mllm.models.bottleneck import (
     MODALITIES,
@@ -63,7 +64,7 @@ def load_vittle(model: str, options: LoadOptions) -> LlavaRuntime:
     try:
         handle = attach_bottleneck(base.model, config)  # validates the layers against the model
     except ValueError as exc:
-        raise ValueError(f"{folder}: {exc}; choose layers with --vittle-layer-v/--vittle-layer-t") from None
+        raise ConfigError(f"{folder}: {exc}; choose layers with `vittle_layer_v`/`vittle_layer_t`") from None
     load_bottleneck_weights(base.model, folder)
     base.model.eval()
     learned = _learned_prior(folder, handle.host, config)

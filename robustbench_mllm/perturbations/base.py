@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.registry import Registry
 
 PerturbationModality = Literal["visual", "text"]
@@ -53,5 +54,5 @@ def register_perturbation(name: str) -> Callable[[type[Perturbation]], type[Pert
 
 def check_severity(severity: int) -> int:
     if severity not in SEVERITIES:
-        raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
+        raise ConfigError(f"severity must be one of {SEVERITIES}, got {severity!r}")
     return severity

@@ -14,7 +14,7 @@ from typing import Any
 
 from robustbench_mllm import __version__
 from robustbench_mllm.publish.configs import SPLIT, HubConfig
-from robustbench_mllm.sources.generated import manifest_sha256, read_manifest
+from robustbench_mllm.store.manifest import manifest_sha256, read_manifest
 
 TEMPLATE = "shifted_suite.md.j2"
 TRANSLATION_LANGUAGES = {"translate_arabic": "ar", "translate_greek": "el", "translate_hindi": "hi"}
@@ -68,7 +68,7 @@ def metadata(configs: Sequence[HubConfig], manifest: dict[str, Any], pretty_name
 
 def perturbation_rows(configs: Sequence[HubConfig]) -> list[dict[str, Any]]:
     """Each perturbation in the suite with its parameters at the severities published."""
-    from robustbench_mllm.registries import load_registry
+    from robustbench_mllm.registry import load_registry
 
     registry = load_registry("perturbations")
     severities: dict[str, set[int]] = {}

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.io_utils import DataFormatError, sha256_file
-from robustbench_mllm.layout import variant_file
-from robustbench_mllm.sources.generated import list_variants, read_manifest
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import sha256_file
+from robustbench_mllm.store.layout import variant_file
+from robustbench_mllm.store.manifest import read_manifest
+from robustbench_mllm.store.variants import list_variants, read_columns, row_count
 
 SPLIT = "test"
 
@@ -59,8 +61,6 @@ def plan_configs(generated: Path) -> list[HubConfig]:
 
 def _config(generated: Path, dataset: str, variant: str, entry: dict[str, Any] | None,
             several: bool) -> HubConfig:
-    import pyarrow.parquet as pq
-
     path = variant_file(generated, dataset, variant)
     digest = sha256_file(path)
     if entry is None:
@@ -68,11 +68,11 @@ def _config(generated: Path, dataset: str, variant: str, entry: dict[str, Any] |
     if entry.get("sha256") and entry["sha256"] != digest:
         raise DataFormatError(
             f"{path}: sha256 {digest[:12]}... differs from manifest.json ({str(entry['sha256'])[:12]}...)")
-    first = pq.read_table(str(path), columns=["modality", "perturbation", "severity"]).slice(0, 1).to_pylist()
+    first = read_columns(path, ["modality", "perturbation", "severity"])[:1]
     meta = first[0] if first else {}
     return HubConfig(
         name=f"{dataset}-{variant}" if several else variant, dataset=dataset, variant=variant, source_file=path,
-        rows=pq.ParquetFile(str(path)).metadata.num_rows, sha256=digest,
+        rows=row_count(path), sha256=digest,
         # The rows carry the spec the generator applied; the manifest's copy is the fallback.
         modality=str(meta.get("modality") or entry.get("modality", "")),
         perturbation=str(meta.get("perturbation") or entry.get("perturbation", variant)),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_mllm import __version__
+from robustbench_mllm.errors import ConfigError, MissingResourceError
 from robustbench_mllm.io_utils import atomic_write_text
 from robustbench_mllm.publish.card import render_card
 from robustbench_mllm.publish.configs import HubConfig, plan_configs
@@ -27,7 +28,7 @@ from robustbench_mllm.publish.configs import HubConfig, plan_configs
 TOKEN_ENV = "HF_TOKEN"
 
 
-class MissingTokenError(RuntimeError):
+class MissingTokenError(MissingResourceError):
     """No Hub token in the environment (the only place a token is read from)."""
 
 
@@ -52,7 +53,7 @@ def stage(generated: Path, repo_id: str, folder: Path, pretty_name: str | None =
 def hub_token() -> str:
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
-        raise MissingTokenError(f"set {TOKEN_ENV} to a Hub token with write access (or use --dry-run DIR)")
+        raise MissingTokenError(f"set {TOKEN_ENV} to a Hub token with write access (or use `dry_run` DIR)")
     return token
 
 
@@ -92,4 +93,4 @@ def publish(generated: Path, repo_id: str, *, private: bool = False, dry_run: Pa
 def _check_repo_id(repo_id: str) -> None:
     parts = repo_id.split("/")
     if len(parts) != 2 or not all(parts):
-        raise ValueError(f"--repo-id {repo_id!r}: expected OWNER/NAME")
+        raise ConfigError(f"`repo_id` {repo_id!r}: expected OWNER/NAME")

@@ -11,7 +11,7 @@ from typing import Any
 
 from robustbench_mllm.io_utils import atomic_write_text
 from robustbench_mllm.publish.configs import SPLIT, HubConfig, plan_configs
-from robustbench_mllm.sources.generated import read_manifest
+from robustbench_mllm.store.manifest import read_manifest
 
 TEMPLATE_FILE = "_default_template_yaml"
 YES_NO_POST_PROMPT = "\nAnswer the question using a single word or phrase."

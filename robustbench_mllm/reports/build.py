@@ -24,14 +24,14 @@ PLOTTED_METRICS = frozenset({"pope_accuracy", "pope_f1", "accuracy", "relative_p
 
 
 @dataclass(frozen=True)
-class ReportSettings:
+class ReportConfig:
     resamples: int
     seed: int
     title: str = "robust-mllm report"
 
 
 def write_report(runs: Sequence[Run], baseline: Run | None, report: ReportTables, out: Path,
-                 settings: ReportSettings) -> Path:
+                 settings: ReportConfig) -> Path:
     """Write everything under ``out``; returns the HTML path."""
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (("metrics", report.metrics), ("modality", report.modality), ("paired", report.paired)):
@@ -118,12 +118,12 @@ def _represent_figures(runs: Sequence[Run], out: Path) -> list[dict[str, str]]:
 def _galleries(runs: Sequence[Run]) -> list[samples.Gallery]:
     done: dict[tuple[Path, str], samples.Gallery] = {}
     for run in runs:
-        if run.data_dir is None:
+        if run.data is None:
             continue
         for dataset in run.datasets:
-            key = (run.data_dir, dataset)
+            key = (run.data, dataset)
             if key not in done:
-                made = samples.gallery(run.data_dir, dataset)
+                made = samples.item_gallery(run.data, dataset)
                 if made is not None:
                     done[key] = made
     return list(done.values())

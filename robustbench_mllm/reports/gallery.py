@@ -1,4 +1,4 @@
-"""``robust-mllm gallery``: one PNG of one item across every generated variant, for eyeballing.
+"""One item across every generated variant as a grid, for eyeballing (``robust-mllm gallery``).
 
 Rows are perturbations (``clean`` first), columns the severities present; each cell shows the
 variant's image with its question underneath (so textual variants show what changed).
@@ -10,12 +10,11 @@ import textwrap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-import typer
-
-from robustbench_mllm.cli_conventions import exit_with_error
-from robustbench_mllm.layout import variant_file
+from robustbench_mllm.errors import ConfigError
+from robustbench_mllm.store.layout import variant_file
+from robustbench_mllm.store.variants import list_variants, read_columns
 
 CELL_INCHES = (2.6, 3.0)  # width, height: the image plus three lines of question
 DPI = 100
@@ -35,27 +34,20 @@ class Grid:
     cells: dict[tuple[str, int], Cell]
 
 
-def _item_row(path: Path, item_id: str) -> dict[str, Any] | None:
-    import pyarrow.parquet as pq
-
-    rows = pq.read_table(str(path), columns=["id", "image", "question"], filters=[("id", "=", item_id)]).to_pylist()
-    return rows[0] if rows else None
-
-
-def collect_grid(generated: Path, item_id: str, dataset: Optional[str] = None) -> Grid:
+def collect_grid(data: Path, item_id: str, dataset: Optional[str] = None) -> Grid:
     from robustbench_mllm.records import VariantSpec
-    from robustbench_mllm.sources.generated import list_variants
 
-    present = list_variants(generated)
+    present = list_variants(data)
     names = [dataset] if dataset else sorted(present)
     for name in names:
         if name not in present:
-            raise ValueError(f"{generated}: no data set {name!r}; present: {', '.join(sorted(present))}")
+            raise ConfigError(f"{data}: no data set {name!r}; present: {', '.join(sorted(present))}")
         cells: dict[tuple[str, int], Cell] = {}
         for variant in present[name]:
-            row = _item_row(variant_file(generated, name, variant), item_id)
-            if row is None:
+            rows = read_columns(variant_file(data, name, variant), ["id", "image", "question"], item_id=item_id)
+            if not rows:
                 continue
+            row = rows[0]
             spec = VariantSpec.parse(variant)
             cells[(spec.perturbation, spec.severity if spec.visual or spec.text else 0)] = Cell(
                 variant, row["image"]["bytes"], row["question"]
@@ -66,7 +58,7 @@ def collect_grid(generated: Path, item_id: str, dataset: Optional[str] = None) -
             # clean has no severity: show it in the first column
             cells = {(p, severities[0] if s == 0 else s): c for (p, s), c in cells.items()}
             return Grid(tuple(rows), tuple(severities), cells)
-    raise ValueError(f"{generated}: item {item_id!r} not found in {', '.join(names) or 'any data set'}")
+    raise ConfigError(f"{data}: item {item_id!r} not found in {', '.join(names) or 'any data set'}")
 
 
 def render_grid(grid: Grid, path: Path, title: str) -> Path:
@@ -102,20 +94,3 @@ def render_grid(grid: Grid, path: Path, title: str) -> Path:
         fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
-
-
-def gallery(
-    generated: Path = typer.Argument(..., help="A `robust-mllm generate` output folder."),
-    item: str = typer.Option(..., help="Item id, e.g. astronaut_conv or random_1."),
-    dataset: Optional[str] = typer.Option(None, help="Data set (default: the first that has the item)."),
-    out: Optional[Path] = typer.Option(None, help="PNG to write (default OUT_DIR/gallery_<item>.png)."),
-) -> None:
-    """One PNG grid of an item: rows = perturbations, columns = severities."""
-    from rich.console import Console
-
-    try:
-        grid = collect_grid(generated, item, dataset)
-    except (ValueError, FileNotFoundError) as exc:
-        exit_with_error(exc)
-    path = render_grid(grid, out or generated / f"gallery_{item}.png", f"{generated.name}: {item}")
-    Console().print(f"wrote {path} ({len(grid.rows)} perturbations x {len(grid.columns)} severities)")

@@ -9,13 +9,13 @@ closed-form accuracy from the evaluate stage's exact-match rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from robustbench_mllm.io_utils import read_jsonl, require_field
-from robustbench_mllm.reports.run_data import Run, read_item_table
+from robustbench_mllm.reports.run_data import Run
+from robustbench_mllm.store.judgments import judgments_of
+from robustbench_mllm.store.variants import read_item_table
 
 YES_NO = frozenset({"yes", "no"})
 
@@ -55,9 +55,9 @@ class ItemScores:
 
 def item_scores(run: Run, dataset: str, variant: str) -> dict[str, ItemScores]:
     """Every per-item metric this run supports on the variant (empty without generated data)."""
-    if run.data_dir is None:
+    if run.data is None:
         return {}
-    rows = read_item_table(run.data_dir, dataset, variant)
+    rows = read_item_table(run.data, dataset, variant)
     if not rows:
         return {}
     answers = run.answers(dataset, variant)
@@ -131,18 +131,3 @@ def pope_answer(answer: str, rule: str = "llava") -> str | None:
     from robustbench_mllm.metrics.pope import parse_yes_no
 
     return parse_yes_no(answer, rule)  # type: ignore[arg-type]
-
-
-def judgments_of(run_dir: Path, dataset: str, variant: str) -> list[dict[str, Any]]:
-    """The judge's per-item records (``RUN/judgments/<dataset>/<variant>.jsonl``) that parsed; failed
-    judgments are excluded (the judge stage counts them), never scored."""
-    path = Path(run_dir) / "judgments" / dataset / f"{variant}.jsonl"
-    if not path.is_file():
-        return []
-    scored = []
-    for number, record in enumerate(read_jsonl(path, tolerate_torn_tail=True), start=1):
-        for name in ("id", "run"):
-            require_field(record, name, f"{path}: line {number}")
-        if not record.get("failure") and None not in (record.get("model_score"), record.get("reference_score")):
-            scored.append(record)
-    return scored

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustbench_mllm.reports.item_scores import YES_NO, pope_answer
-from robustbench_mllm.reports.run_data import Run, read_item_table
+from robustbench_mllm.reports.run_data import Run
+from robustbench_mllm.store.variants import read_item_table
 
 if TYPE_CHECKING:
     from robustbench_mllm.reports.gallery import Cell
@@ -42,16 +43,16 @@ class Gallery:
     rows: tuple[GalleryRow, ...]  # clean first
 
 
-def gallery(data_dir: Path, dataset: str) -> Gallery | None:
+def item_gallery(data: Path, dataset: str) -> Gallery | None:
     """The first clean item's image in every variant as base64 PNG thumbnails, laid out as the
     ``gallery`` command's grid: rows = perturbations, columns = severities."""
     from robustbench_mllm.reports.gallery import collect_grid
 
-    rows = read_item_table(data_dir, dataset, "clean")
+    rows = read_item_table(data, dataset, "clean")
     if not rows:
         return None
     try:
-        grid = collect_grid(data_dir, str(rows[0]["id"]), dataset)
+        grid = collect_grid(data, str(rows[0]["id"]), dataset)
     except ValueError:  # the item is missing from every variant: no gallery, the rest still renders
         return None
     made = tuple(GalleryRow(perturbation, tuple(_tile(cell) if (cell := grid.cells.get((perturbation, s))) else None
@@ -78,11 +79,11 @@ def _thumbnail(data: bytes) -> str:
 def answer_rows(runs: Sequence[Run], dataset: str, variant: str, limit: int) -> dict[str, Any] | None:
     """The first ``limit`` items of a perturbed variant with each model's clean and perturbed
     answers; yes/no answers are marked right or wrong by the evaluate stage's rule."""
-    data_dir = next((r.data_dir for r in runs if r.data_dir is not None), None)
-    if data_dir is None:
+    data = next((r.data for r in runs if r.data is not None), None)
+    if data is None:
         return None
-    rows = read_item_table(data_dir, dataset, variant)[:limit]
-    clean_rows = {r["id"]: r for r in read_item_table(data_dir, dataset, "clean")}
+    rows = read_item_table(data, dataset, variant)[:limit]
+    clean_rows = {r["id"]: r for r in read_item_table(data, dataset, "clean")}
     if not rows:
         return None
     answers = [(run.answers(dataset, "clean"), run.answers(dataset, variant)) for run in runs]

@@ -91,7 +91,7 @@ def build_tables(runs: Sequence[Run], baseline: Run | None = None, *,
     paired: list[dict[str, Any]] = []
     for run in everyone:
         for dataset, variant in _run_variants(run):
-            info = variant_info(variant, run.data_dir, dataset)
+            info = variant_info(variant, run.data, dataset)
             base = {"model": run.label, "dataset": dataset, "variant": variant, "perturbation": info.perturbation,
                     "modality": info.modality, "severity": info.severity}
             scores = item_scores(run, dataset, variant)

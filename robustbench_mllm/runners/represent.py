@@ -11,7 +11,6 @@ cosine distance per item (summary + histogram PNG) and a 2-D PCA PNG; results se
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from robustbench_mllm.io_utils import DataFormatError, atomic_write_bytes, atomic_write_json, read_json
+from robustbench_mllm.errors import ConfigError, DataFormatError, MissingResourceError
 from robustbench_mllm.metrics.distances import distance_summary, paired_cosine_distances
 from robustbench_mllm.metrics.jsd import JSDKind, jsd_with_baseline
 from robustbench_mllm.models.base import HiddenStateAdapter
-from robustbench_mllm.results import update_results
+from robustbench_mllm.store.hidden_states import (
+    StoredStates,
+    load_states,
+    pin_states,
+    save_states,
+    states_file,
+)
+from robustbench_mllm.store.results import update_results
 
 SECTION = "represent"
 
@@ -43,50 +49,18 @@ class RepresentConfig:
     device: str = "auto"
 
 
-@dataclass(frozen=True)
-class StoredStates:
-    ids: tuple[str, ...]
-    states: np.ndarray  # (n, hidden) float32
-
-
-def states_file(out: Path, layer: int, dataset: str, variant: str) -> Path:
-    return Path(out) / "hidden_states" / f"layer{layer}" / dataset / f"{variant}.safetensors"
-
-
-def save_states(path: Path, stored: StoredStates) -> None:
-    from safetensors.numpy import save
-
-    payload = save({"states": np.ascontiguousarray(stored.states, dtype=np.float32)},
-                   metadata={"ids": json.dumps(list(stored.ids))})
-    atomic_write_bytes(path, payload)
-
-
-def load_states(path: Path) -> StoredStates:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="np") as handle:
-        metadata = handle.metadata() or {}
-        if "ids" not in metadata:
-            raise DataFormatError(f"{path}: metadata field 'ids' missing")
-        states = handle.get_tensor("states")
-    ids = tuple(json.loads(metadata["ids"]))
-    if len(ids) != len(states):
-        raise DataFormatError(f"{path}: {len(ids)} ids for {len(states)} rows")
-    return StoredStates(ids, states)
-
-
 def collect_states(config: RepresentConfig, adapter_factory: Callable[[], Any],
                    on_items: Callable[[int], None] | None = None) -> dict[str, dict[str, StoredStates]]:
     """Stored states of every variant, computing (and storing) those not on disk yet; the model is
     loaded only when something is missing."""
-    from robustbench_mllm.runners.evaluate import decode_image
-    from robustbench_mllm.runners.evaluate_scoring import prompt_for, task_of
-    from robustbench_mllm.sources.generated import list_variants, load_items
+    from robustbench_mllm.runners.evaluate.run import decode_image
+    from robustbench_mllm.runners.evaluate.scoring import prompt_for, task_of
+    from robustbench_mllm.store.variants import list_variants, load_items
 
     present = list_variants(config.data)
     unknown = set(config.datasets) - set(present)
     if unknown:
-        raise ValueError(f"--datasets {sorted(unknown)}: not in {config.data} (have {sorted(present)})")
+        raise ConfigError(f"`datasets` {sorted(unknown)}: not in {config.data} (have {sorted(present)})")
     adapter: HiddenStateAdapter | None = None
     found: dict[str, dict[str, StoredStates]] = {}
     for dataset, variants in present.items():
@@ -101,7 +75,7 @@ def collect_states(config: RepresentConfig, adapter_factory: Callable[[], Any],
                 if adapter is None:
                     adapter = adapter_factory()
                     if not hasattr(adapter, "hidden_states"):
-                        raise ValueError(f"adapter {type(adapter).__name__} offers no hidden_states")
+                        raise ConfigError(f"adapter {type(adapter).__name__} offers no hidden_states")
                 rows = []
                 for start in range(0, len(items), config.batch_size):
                     chunk = items[start:start + config.batch_size]
@@ -118,7 +92,7 @@ def _paired(clean: StoredStates, shifted: StoredStates) -> tuple[np.ndarray, np.
     index = {item_id: row for row, item_id in enumerate(shifted.ids)}
     rows = [(i, index[item_id]) for i, item_id in enumerate(clean.ids) if item_id in index]
     if not rows:
-        raise ValueError("no item ids shared by the clean and the shifted variant")
+        raise DataFormatError("no item ids shared by the clean and the shifted variant")
     a, b = zip(*rows)
     return clean.states[list(a)], shifted.states[list(b)]
 
@@ -131,7 +105,7 @@ def analyse(config: RepresentConfig, states: dict[str, dict[str, StoredStates]])
     plots: dict[str, dict[str, str]] = {}
     for dataset, variants in states.items():
         if "clean" not in variants:
-            raise ValueError(f"{config.data}/{dataset}: no clean variant to compare against")
+            raise MissingResourceError(f"{config.data}/{dataset}: no clean variant to compare against")
         clean = variants["clean"]
         rows, distances, shifted_states = {}, {}, {}
         for variant, stored in variants.items():
@@ -160,26 +134,18 @@ def analyse(config: RepresentConfig, states: dict[str, dict[str, StoredStates]])
 
 
 def check_identity(config: RepresentConfig) -> None:
-    """OUT/represent.json pins model and data: stored states from another model are never mixed in."""
-    identity = {"model": config.model, "data": str(Path(config.data).resolve()), "adapter": config.adapter}
-    path = Path(config.out) / "represent.json"
-    if path.is_file():
-        previous = read_json(path)
-        for key, value in identity.items():
-            if previous.get(key) != value:
-                raise DataFormatError(f"{path}: states here were made with {key}={previous.get(key)!r}, "
-                                      f"now {value!r}; use another --out")
-    atomic_write_json(path, identity)
+    """RUN/represent.json pins model and data: stored states from another model are never mixed in."""
+    pin_states(config.out, {"model": config.model, "data": str(Path(config.data).resolve()), "adapter": config.adapter})
 
 
 def run_represent(config: RepresentConfig, adapter_factory: Callable[[], Any] | None = None,
                   on_items: Callable[[int], None] | None = None) -> dict[str, Any]:
     from robustbench_mllm.models.detect import load_adapter
     from robustbench_mllm.models.options import LoadOptions
-    from robustbench_mllm.sources.generated import list_variants
+    from robustbench_mllm.store.variants import list_variants
 
     factory = adapter_factory or (lambda: load_adapter(config.model, LoadOptions(device=config.device), config.adapter))
-    list_variants(config.data)  # a bad --data fails here, before OUT/represent.json pins the folder
+    list_variants(config.data)  # a bad data folder fails here, before represent.json pins it
     check_identity(config)
     payload = analyse(config, collect_states(config, factory, on_items))
     update_results(config.out, SECTION, payload)

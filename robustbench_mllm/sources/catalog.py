@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.sources.base import Source
 from robustbench_mllm.sources.hub import LBCOCO_HUB_ID, POPE_HUB_ID, HubLBCOCO, HubPOPE
 from robustbench_mllm.sources.llava_qa90 import LlavaQA90
@@ -38,30 +39,32 @@ def suite_sources(
 ) -> list[Source]:
     if suite == "sample":
         if source or images:
-            raise ValueError("--suite sample is embedded: it takes no --source or --images")
+            raise ConfigError("`suite` sample is embedded: it takes no `source` or `images`")
         return [SampleLBCOCO(), SamplePOPE()]
     if suite in _LOCAL_FILES and not images and _needs_images(suite, source):
-        raise ValueError(f"--source {source} holds local {suite} files: pass the COCO image folder with --images DIR")
+        raise ConfigError(f"`source` {source} holds local {suite} files: give the COCO image folder as `images`")
     if suite == "lbcoco":
         if images:
             if not source:
-                raise ValueError("--suite lbcoco --images DIR needs --source DIR holding the qa90 files")
+                raise ConfigError("`suite` lbcoco with `images` needs `source`: the folder holding the qa90 files")
             return [LlavaQA90.from_folder(Path(source), Path(images))]
         return [HubLBCOCO(source or LBCOCO_HUB_ID)]
     if suite == "pope":
         if images:
             if not source:
-                raise ValueError("--suite pope --images DIR needs --source DIR holding coco_pope_{split}.json")
+                raise ConfigError(
+                    "`suite` pope with `images` needs `source`: the folder holding coco_pope_{split}.json"
+                )
             return [PopeFiles(Path(source), Path(images), allow_nonstandard=allow_nonstandard)]
         return [HubPOPE(source or POPE_HUB_ID)]
     if suite in UNPERTURBED_SUITES:
         if images:
-            raise ValueError(f"--suite {suite} reads a Hub id or a local copy (--source); it takes no --images")
-        from robustbench_mllm.registries import load_registry
+            raise ConfigError(f"`suite` {suite} reads a Hub id or a local copy (`source`); it takes no `images`")
+        from robustbench_mllm.registry import load_registry
 
         factory = load_registry("sources").get(suite)
         return [factory(id_or_path=source) if source else factory()]
-    raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
+    raise ConfigError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
 
 
 def default_perturbations(suite: str) -> str | None:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.io_utils import DataFormatError
-from robustbench_mllm.records import Item
-from robustbench_mllm.sources.base import SourceInfo, register_source
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.records import Item, SourceInfo
+from robustbench_mllm.sources.base import register_source
 from robustbench_mllm.sources.hub import DeclaredInfo, _image_bytes, _text, content_image_id, open_table
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from robustbench_mllm.errors import MissingResourceError
+
 _COCO_NAME = re.compile(r"(?:COCO_(?:val|train)2014_)?(\d{12})(?:\.(?:jpe?g|png))?", re.IGNORECASE)
 
 
@@ -24,7 +26,7 @@ def index_image_folder(images_dir: Path) -> dict[str, Path]:
     ``stat`` per question)."""
     folder = Path(images_dir)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: image folder not found (pass --images DIR)")
+        raise MissingResourceError(f"{folder}: image folder not found (give the COCO image folder as `images`)")
     return {coco_image_id(p.name): p for p in sorted(folder.iterdir()) if p.is_file()}
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from robustbench_mllm.io_utils import DataFormatError
-from robustbench_mllm.records import Item, JudgeContext
-from robustbench_mllm.sources.base import SourceInfo, register_source
+from robustbench_mllm.errors import DataFormatError, MissingResourceError
+from robustbench_mllm.records import Item, JudgeContext, SourceInfo
+from robustbench_mllm.sources.base import register_source
 from robustbench_mllm.sources.coco_files import coco_image_id
 
 LBCOCO_HUB_ID = "lmms-lab/llava-bench-coco"
@@ -39,15 +39,15 @@ def open_table(
         try:
             loaded = datasets.load_from_disk(str(path))
         except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no parquet files and no save_to_disk data set here") from None
+            raise MissingResourceError(f"{path}: no parquet files and no save_to_disk data set here") from None
         table = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
     else:
         try:
             table = datasets.load_dataset(id_or_path, config, split=split)
         except ConnectionError as exc:  # offline, or a mistyped local path taken for a hub id
-            raise FileNotFoundError(
-                f"{id_or_path}: no such local folder, and the Hub copy could not be loaded ({exc}); pass "
-                "--source with a local copy (a folder of parquet files or a save_to_disk folder)") from None
+            raise MissingResourceError(
+                f"{id_or_path}: no such local folder, and the Hub copy could not be loaded ({exc}); give "
+                "a local copy (a folder of parquet files or a save_to_disk folder) as `source`") from None
     require_columns(table, image_columns, id_or_path)
     for column in image_columns:
         table = table.cast_column(column, datasets.Image(decode=False))

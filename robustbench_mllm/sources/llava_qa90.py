@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.io_utils import DataFormatError, read_jsonl, require_field
-from robustbench_mllm.records import Box, Item, JudgeContext
-from robustbench_mllm.sources.base import SourceInfo, register_source
+from robustbench_mllm.errors import DataFormatError, MissingResourceError
+from robustbench_mllm.io_utils import read_jsonl, require_field
+from robustbench_mllm.records import Box, Item, JudgeContext, SourceInfo
+from robustbench_mllm.sources.base import register_source
 from robustbench_mllm.sources.coco_files import coco_image_id, index_image_folder, resolve_image
 
 CATEGORIES = ("conv", "detail", "complex")
@@ -60,7 +61,7 @@ class LlavaQA90:
         for role, pattern in _FILE_PATTERNS.items():
             matches = sorted(Path(folder).glob(pattern))
             if len(matches) != 1:
-                raise FileNotFoundError(
+                raise MissingResourceError(
                     f"{folder}: expected exactly one {role} file matching {pattern!r}, found {len(matches)}"
                 )
             found[role] = matches[0]

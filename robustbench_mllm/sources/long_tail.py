@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from robustbench_mllm.io_utils import DataFormatError
-from robustbench_mllm.records import Item, JudgeContext
-from robustbench_mllm.sources.base import SourceInfo, register_source
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.records import Item, JudgeContext, SourceInfo
+from robustbench_mllm.sources.base import register_source
 from robustbench_mllm.sources.hub import _image_bytes, _text, open_table
 from robustbench_mllm.sources.hub import _image_id as named_image_id
 

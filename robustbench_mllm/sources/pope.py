@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from robustbench_mllm.io_utils import DataFormatError, read_jsonl, require_field
-from robustbench_mllm.records import Item
-from robustbench_mllm.sources.base import SourceInfo, register_source
+from robustbench_mllm.errors import DataFormatError, MissingResourceError
+from robustbench_mllm.io_utils import read_jsonl, require_field
+from robustbench_mllm.records import Item, SourceInfo
+from robustbench_mllm.sources.base import register_source
 from robustbench_mllm.sources.coco_files import coco_image_id, index_image_folder, resolve_image
 
 SPLITS: tuple[str, ...] = ("random", "popular", "adversarial")
@@ -46,7 +47,7 @@ class PopeFiles:
     def _read_split(self, split: str, index: dict[str, Path]) -> list[Item]:
         path = split_file(self.folder, split)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: POPE split file not found")
+            raise MissingResourceError(f"{path}: POPE split file not found")
         items = []
         for number, row in enumerate(read_jsonl(path), start=1):
             where = f"{path}: row {number}"
@@ -71,8 +72,8 @@ class PopeFiles:
         if len(items) != STANDARD_SPLIT_ROWS and not self.allow_nonstandard:
             raise DataFormatError(
                 f"{path}: {len(items)} rows, the standard POPE split has {STANDARD_SPLIT_ROWS} "
-                "(an early POPE commit had 2910 in 'random'); get the current files or pass "
-                "--allow-nonstandard"
+                "(an early POPE commit had 2910 in 'random'); get the current files or set "
+                "`allow_nonstandard`"
             )
         return items
 

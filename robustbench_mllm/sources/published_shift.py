@@ -6,8 +6,9 @@ shift: ``llava_bench_coco`` (clean), ``llava_bench_coco_frost_3`` (visual, sever
 ``llava_bench_coco_sr_4`` / ``_KeyboardAug_1`` (the authors' text shifts at their levels),
 ``llava_bench_coco_frost_3_sr_4`` (joint), ``llava_bench_coco_Greek`` (translation) and
 ``llava_bench_in_the_wild_{easy,normal,hard}_<Language>`` (natural visual shift, LLaVA-Bench
-in-the-wild by difficulty). Each split becomes ``OUT/<dataset>/<variant>/data.parquet`` in the
-``dataset_schema`` columns, with a ``manifest.json`` in the generate command's format.
+in-the-wild by difficulty). ``runners.import_shifted`` writes each split as
+``OUT/<dataset>/<variant>/data.parquet`` in the generated-variant columns, with a
+``manifest.json`` in the generate command's format.
 
 Variant names follow ours where they can (``frost_s3``, ``frost+sr4_s3``, ``translate_greek``,
 ``wild_hard``); the rows carry modality, perturbation and severity explicitly (severity: the
@@ -22,15 +23,11 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-import typer
-
-from robustbench_mllm.cli_conventions import exit_with_error
-from robustbench_mllm.io_utils import DataFormatError, atomic_write_json, read_json, sha256_file
-from robustbench_mllm.layout import MANIFEST, variant_file
-from robustbench_mllm.records import Item, VariantSpec
-from robustbench_mllm.sources.base import SourceInfo, register_source
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.records import Item, SourceInfo, VariantSpec
+from robustbench_mllm.sources.base import register_source
 from robustbench_mllm.sources.hub import _image_bytes, _text, content_image_id
 
 PUBLISHED = {
@@ -82,6 +79,23 @@ def parse_split(split: str, kind: str) -> ShiftSplit:
     )
 
 
+def is_shift_split(name: str) -> bool:
+    return _SPLIT.fullmatch(name) is not None
+
+
+def dataset_homepage(dataset: str) -> str:
+    """The Hub page of the published set a ``lbcoco_shift_<kind>`` data set comes from."""
+    return f"https://huggingface.co/datasets/{PUBLISHED[dataset.rsplit('_', 1)[1]]}"
+
+
+def split_image_ids(table: Any, split: str) -> list[str]:
+    """The content-derived image id of every row of a split (its base split names a group's ids)."""
+    import datasets
+
+    table = table.cast_column("image", datasets.Image(decode=False))
+    return [content_image_id(_image_bytes(row["image"], f"split {split}")) for row in table]
+
+
 def shift_kind(splits: Sequence[str]) -> str:
     """``natural`` when any split is a translation or in-the-wild split, else ``synthetic``."""
     matches = [_SPLIT.fullmatch(s) for s in splits]
@@ -103,7 +117,7 @@ def load_published(source: str) -> Any:
     return loaded
 
 
-def _items(table: Any, shift: ShiftSplit, image_ids: Sequence[str] | None) -> Iterator[Item]:
+def split_items(table: Any, shift: ShiftSplit, image_ids: Sequence[str] | None) -> Iterator[Item]:
     import datasets
 
     missing = {"image", "question", "reference_answer"} - set(table.column_names)
@@ -127,88 +141,6 @@ def _items(table: Any, shift: ShiftSplit, image_ids: Sequence[str] | None) -> It
         )
 
 
-def _image_ext(data: bytes) -> str:
-    return "png" if data.startswith(b"\x89PNG") else "jpg"
-
-
-def _write_split(out: Path, table: Any, shift: ShiftSplit, image_ids: Sequence[str] | None) -> None:
-    """Rows into a hidden temp folder, renamed into place when complete (a crash leaves no
-    half-written variant; ``list_variants`` skips hidden folders)."""
-    from robustbench_mllm.dataset_schema import item_to_row
-    from robustbench_mllm.runners.generate_writer import write_variant_folder
-
-    rows = []
-    for item in _items(table, shift, image_ids):
-        assert isinstance(item.image, bytes)
-        row = item_to_row(item, VariantSpec(), item.image, _image_ext(item.image))
-        row.update(variant=shift.variant, perturbation=shift.perturbation,
-                   modality=shift.modality, severity=shift.severity)
-        rows.append(row)
-    write_variant_folder(out, shift.dataset, shift.variant, rows)
-
-
-def _manifest(out: Path, source: str, shifts: Sequence[ShiftSplit]) -> dict[str, Any]:
-    """The generate command's manifest layout; entries of an earlier import into ``out`` stay."""
-    import pyarrow.parquet as pq
-
-    from robustbench_mllm import __version__
-    from robustbench_mllm.runners.generate_manifest import MANIFEST_VERSION
-
-    path = out / MANIFEST
-    manifest: dict[str, Any] = read_json(path) if path.is_file() else {
-        "manifest_version": MANIFEST_VERSION, "tool": "robust-mllm", "tool_version": __version__,
-        "complete": True, "parameters": {"imported": []}, "datasets": {},
-    }
-    manifest["parameters"].setdefault("imported", [])
-    if source not in manifest["parameters"]["imported"]:
-        manifest["parameters"]["imported"] = sorted([*manifest["parameters"]["imported"], source])
-    for shift in shifts:
-        entry = manifest["datasets"].setdefault(shift.dataset, {
-            "task": "open_ended", "license": "see the data set card", "citation": "",
-            "homepage": f"https://huggingface.co/datasets/{PUBLISHED[shift.dataset.rsplit('_', 1)[1]]}",
-            "items": 0, "variants": {},
-        })
-        file = variant_file(out, shift.dataset, shift.variant)
-        rows = pq.ParquetFile(str(file)).metadata.num_rows
-        entry["variants"][shift.variant] = {
-            "file": file.relative_to(out).as_posix(), "rows": rows, "sha256": sha256_file(file),
-            "modality": shift.modality, "perturbation": shift.perturbation,
-            "severity": shift.severity, "source_split": shift.split,
-        }
-        if shift.variant == "clean":
-            entry["items"] = rows
-    return manifest
-
-
-def import_shifted(source: str, out: Path, splits: Sequence[str] = ()) -> list[ShiftSplit]:
-    """Write every (or each named) split of ``source`` under ``out``; variants already there are
-    kept. Returns where each split went."""
-    import datasets
-
-    out = Path(out)
-    loaded = load_published(source)
-    shift_splits = [n for n in sorted(loaded.keys()) if _SPLIT.fullmatch(n)]  # others: not shifts
-    names = list(splits) or shift_splits
-    unknown = [n for n in names if n not in loaded]
-    if unknown:
-        raise DataFormatError(f"{source}: no split(s) {unknown}; has {sorted(loaded.keys())}")
-    kind = shift_kind(shift_splits)
-    shifts = [parse_split(name, kind) for name in names]
-    base_ids: dict[str, list[str]] = {}  # group -> image id per row, from the group's base split
-    for base in (parse_split(n, kind) for n in shift_splits):
-        if base.base and base.group in {s.group for s in shifts}:
-            table = loaded[base.split].cast_column("image", datasets.Image(decode=False))
-            where = f"split {base.split}"
-            base_ids[base.group] = [
-                content_image_id(_image_bytes(row["image"], where)) for row in table
-            ]
-    for shift in shifts:
-        if not variant_file(out, shift.dataset, shift.variant).is_file():
-            _write_split(out, loaded[shift.split], shift, base_ids.get(shift.group))
-    atomic_write_json(out / MANIFEST, _manifest(out, source, shifts))
-    return shifts
-
-
 @dataclass(frozen=True)
 class PublishedShift:
     """One split of a published shifted set as a source of items (e.g. its clean split)."""
@@ -220,35 +152,12 @@ class PublishedShift:
         return parse_split(self.split, shift_kind([self.split]))
 
     def info(self) -> SourceInfo:
-        kind = shift_kind([self.split])
-        return SourceInfo(dataset=self._shift().dataset, task="open_ended",
-                          license="see the data set card",
-                          homepage=f"https://huggingface.co/datasets/{PUBLISHED[kind]}")
+        dataset = self._shift().dataset
+        return SourceInfo(dataset=dataset, task="open_ended", license="see the data set card",
+                          homepage=dataset_homepage(dataset))
 
     def load(self) -> Iterator[Item]:
-        yield from _items(load_published(self.source)[self.split], self._shift(), None)
+        yield from split_items(load_published(self.source)[self.split], self._shift(), None)
 
 
 register_source("published_shift")(PublishedShift)
-
-
-def import_shifted_cli(
-    source: str = typer.Argument(..., help="synthetic | natural | a Hub id | a local copy (save_to_disk folder)."),
-    out: Path = typer.Option(..., "--out", help="Folder to write, in the generate command's layout."),
-    splits: Optional[str] = typer.Option(None, help="Comma list of split names (default: every split)."),
-) -> None:
-    """Import the authors' published shifted LB-COCO sets as variants `evaluate` can run on."""
-    from rich.console import Console
-    from rich.table import Table
-
-    names = [s.strip() for s in splits.split(",") if s.strip()] if splits else []
-    try:
-        shifts = import_shifted(source, out, names)
-    except (ValueError, OSError) as exc:  # DataFormatError, missing files or splits
-        exit_with_error(exc)
-    table = Table(title=f"Imported {source} into {out}")
-    for column in ("split", "dataset", "variant", "modality", "severity"):
-        table.add_column(column)
-    for shift in shifts:
-        table.add_row(shift.split, shift.dataset, shift.variant, shift.modality, str(shift.severity))
-    Console().print(table)

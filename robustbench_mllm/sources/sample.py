@@ -15,9 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.io_utils import DataFormatError, require_field
-from robustbench_mllm.records import Box, Item, JudgeContext
-from robustbench_mllm.sources.base import SourceInfo, register_source
+from robustbench_mllm.errors import DataFormatError, MissingResourceError
+from robustbench_mllm.io_utils import require_field
+from robustbench_mllm.records import Box, Item, JudgeContext, SourceInfo
+from robustbench_mllm.sources.base import register_source
 
 POPE_SPLITS: tuple[str, ...] = ("random", "popular", "adversarial")
 _LICENSE = "Apache-2.0 (text, this project); images: scikit-image sample data (see its data/README.txt)"
@@ -35,7 +36,7 @@ def skimage_image_path(file_name: str) -> Path:
 
     path = Path(skimage.data.__file__).parent / file_name
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: scikit-image sample image missing (reinstall scikit-image)")
+        raise MissingResourceError(f"{path}: scikit-image sample image missing (reinstall scikit-image)")
     return path
 
 

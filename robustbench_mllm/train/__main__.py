@@ -1,5 +1,5 @@
 """``python -m robustbench_mllm.train ...``: the ``train`` command for multi-GPU launchers."""
 
-from robustbench_mllm.train.cli import main
+from robustbench_mllm.cli.train import main
 
 main()

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robustbench_mllm.io_utils import DataFormatError, read_json
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import read_json
 from robustbench_mllm.models.bottleneck import IGNORE_INDEX
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def tokenize(
         labels.append(token if supervised else IGNORE_INDEX)
     if len(ids) > max_length:
         if image_token_id in ids[max_length:]:
-            raise DataFormatError(f"{where}: truncating to --max-length {max_length} would cut the image tokens")
+            raise DataFormatError(f"{where}: truncating to `max_length` {max_length} would cut the image tokens")
         ids, labels = ids[:max_length], labels[:max_length]
     return ids, labels
 
@@ -134,7 +135,7 @@ class InstructionDataset:
         self.pad_colour = processor_mean_colour(processor) if pad_square else None
         needs_images = any(c.image is not None for c in self.conversations)
         if needs_images and self.images_dir is None:
-            raise DataFormatError(f"{self.json_path}: rows reference images but no --images folder was given")
+            raise DataFormatError(f"{self.json_path}: rows reference images but no `images` folder was given")
 
     def __len__(self) -> int:
         return len(self.conversations)

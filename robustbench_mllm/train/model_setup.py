@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robustbench_mllm.errors import MissingResourceError
 from robustbench_mllm.models.bottleneck_hooks import BottleneckHandle, attach_bottleneck
-from robustbench_mllm.train.options import TrainOptions
+from robustbench_mllm.train.options import TrainConfig
 
 LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
@@ -28,13 +29,13 @@ def _vision_tower(model: Any) -> Any:
     return getattr(inner, "vision_tower", None) or model.vision_tower
 
 
-def build_trainable_model(options: TrainOptions) -> TrainableModel:
+def build_trainable_model(options: TrainConfig) -> TrainableModel:
     import torch
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
     base = Path(options.base)
     if not (base / "config.json").exists():
-        raise FileNotFoundError(f"--base {base}: no config.json (expected a HF LLaVA folder)")
+        raise MissingResourceError(f"`base` {base}: no config.json (expected a HF LLaVA folder)")
     processor = AutoProcessor.from_pretrained(base)
     # fp32 master weights; bf16 comes from mixed precision (autocast or DeepSpeed's bf16 mode)
     model = LlavaForConditionalGeneration.from_pretrained(base, dtype=torch.float32)
@@ -49,11 +50,11 @@ def build_trainable_model(options: TrainOptions) -> TrainableModel:
     return TrainableModel(model, processor, handle)
 
 
-def _wrap_lora(model: Any, options: TrainOptions) -> Any:
+def _wrap_lora(model: Any, options: TrainConfig) -> Any:
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:
-        raise RuntimeError("--objective lora needs peft: pip install 'robust-mllm[train]'") from exc
+        raise MissingResourceError("`objective` lora needs peft: pip install 'robust-mllm[train]'") from exc
     config = LoraConfig(
         r=options.lora_rank, lora_alpha=options.lora_alpha, lora_dropout=0.05,
         target_modules=LORA_TARGETS, modules_to_save=["multi_modal_projector"], task_type="CAUSAL_LM",

@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from robustbench_mllm.models.bottleneck import IGNORE_INDEX
+from robustbench_mllm.errors import ConfigError
+from robustbench_mllm.models.bottleneck import IGNORE_INDEX, KLForm, Prior
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 ObjectiveName = Literal["baseline", "vittle-f", "vittle-l", "weight-decay", "lora"]
 OBJECTIVES: tuple[str, ...] = ("baseline", "vittle-f", "vittle-l", "weight-decay", "lora")
 AlphaSchedule = Literal["sigmoid", "cosine"]
+TextKLTokens = Literal["instruction", "all"]
 # weight decay of the `weight-decay` regularisation baseline when --weight-decay is not given
 DEFAULT_REGULARISING_WEIGHT_DECAY = 0.1
 
@@ -39,7 +41,7 @@ def alpha_at(step: int, max_steps: int, schedule: AlphaSchedule = "sigmoid", end
         return end / (1 + math.exp(-10 * (x - 0.5)))
     if schedule == "cosine":
         return end * (1 - math.cos(math.pi * x)) / 2
-    raise ValueError(f"unknown alpha schedule {schedule!r}: expected 'sigmoid' or 'cosine'")
+    raise ConfigError(f"unknown alpha schedule {schedule!r}: expected 'sigmoid' or 'cosine'")
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,18 @@ class ObjectiveConfig:
     name: ObjectiveName = "vittle-f"
     beta_v: float = 0.1
     beta_t: float = 0.1
-    kl_form: Literal["exact", "released"] = "exact"
+    kl_form: KLForm = "exact"
     alpha_schedule: AlphaSchedule = "sigmoid"
     alpha_end: float = 0.5
-    text_kl_tokens: Literal["instruction", "all"] = "instruction"
+    text_kl_tokens: TextKLTokens = "instruction"
 
     def __post_init__(self) -> None:
         if self.name not in OBJECTIVES:
-            raise ValueError(f"unknown objective {self.name!r}: expected one of {OBJECTIVES}")
+            raise ConfigError(f"unknown objective {self.name!r}: expected one of {OBJECTIVES}")
         if self.kl_form not in ("exact", "released"):
-            raise ValueError(f"--kl-form {self.kl_form!r}: expected 'exact' or 'released'")
+            raise ConfigError(f"`kl_form` {self.kl_form!r}: expected 'exact' or 'released'")
         if self.text_kl_tokens not in ("instruction", "all"):
-            raise ValueError(f"--text-kl-tokens {self.text_kl_tokens!r}: expected 'instruction' or 'all'")
+            raise ConfigError(f"`text_kl_tokens` {self.text_kl_tokens!r}: expected 'instruction' or 'all'")
         alpha_at(0, 1, self.alpha_schedule)  # validates the schedule name
 
     @property
@@ -66,7 +68,7 @@ class ObjectiveConfig:
         return self.name in ("vittle-f", "vittle-l")
 
     @property
-    def prior(self) -> Literal["fixed", "learned"]:
+    def prior(self) -> Prior:
         return "learned" if self.name == "vittle-l" else "fixed"
 
 

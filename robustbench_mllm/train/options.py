@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robustbench_mllm.errors import ConfigError, MissingResourceError
 from robustbench_mllm.io_utils import read_json
-from robustbench_mllm.models.bottleneck import BottleneckConfig
+from robustbench_mllm.models.bottleneck import BottleneckConfig, Compat
 from robustbench_mllm.train.objective import DEFAULT_REGULARISING_WEIGHT_DECAY, ObjectiveConfig
 
 # LLaVA-1.5's LoRA recipe: rank 128, scale 256, learning rate 2e-4
@@ -24,7 +25,7 @@ def resolve_deepspeed(value: Path | None) -> str | None:
     if shipped.exists():
         return str(shipped)
     if not Path(value).is_file():
-        raise FileNotFoundError(f"--deepspeed {value}: no such file (shipped: zero2, zero3)")
+        raise MissingResourceError(f"`deepspeed` {value}: no such file (shipped: zero2, zero3)")
     return str(value)
 
 
@@ -36,7 +37,7 @@ def zero_stage(config_path: str | None) -> int:
 
 
 @dataclass(frozen=True)
-class TrainOptions:
+class TrainConfig:
     base: Path
     data: Path
     out: Path
@@ -44,7 +45,7 @@ class TrainOptions:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     layer_v: int = 24
     layer_t: int = 24
-    compat: str = "exact"  # exact image-token mask | released positional split
+    compat: Compat = "exact"
     deepspeed: Path | None = None
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
@@ -64,10 +65,10 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         if self.objective.name == "lora" and zero_stage(self.deepspeed_config()) == 3:
-            raise ValueError("--objective lora merges the adapter at the end: use ZeRO-2, not ZeRO-3")
+            raise ConfigError("`objective` lora merges the adapter at the end: use ZeRO-2, not ZeRO-3")
         for name in ("batch_size", "grad_accum", "max_length", "save_steps"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"`{name}` must be positive, got {getattr(self, name)}")
 
     def deepspeed_config(self) -> str | None:
         return resolve_deepspeed(self.deepspeed)

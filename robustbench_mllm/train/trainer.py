@@ -30,7 +30,7 @@ from robustbench_mllm.models.preprocessing import save_image_preprocessing
 from robustbench_mllm.train.data import InstructionDataset, collate
 from robustbench_mllm.train.model_setup import TrainableModel, build_trainable_model, exportable_model
 from robustbench_mllm.train.objective import ObjectiveConfig, alpha_at, objective_loss
-from robustbench_mllm.train.options import TrainOptions
+from robustbench_mllm.train.options import TrainConfig
 
 if TYPE_CHECKING:
     import torch
@@ -120,7 +120,7 @@ class StepLogCallback(TrainerCallback):
             self.progress.stop()
 
 
-def training_arguments(options: TrainOptions) -> TrainingArguments:
+def training_arguments(options: TrainConfig) -> TrainingArguments:
     import torch
 
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -164,7 +164,7 @@ class TrainResult:
     trained: TrainableModel  # the in-memory model after training (bottleneck still attached)
 
 
-def run_training(options: TrainOptions) -> TrainResult:
+def run_training(options: TrainConfig) -> TrainResult:
     """Train, save the final checkpoint into ``options.out``; the summary is also written there."""
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -207,7 +207,7 @@ def _llava(built: TrainableModel) -> Any:
     return get_base() if callable(get_base) else built.model
 
 
-def _save_final(trainer: VittleTrainer, built: TrainableModel, options: TrainOptions) -> None:
+def _save_final(trainer: VittleTrainer, built: TrainableModel, options: TrainConfig) -> None:
     if options.objective.name == "lora":
         if trainer.is_world_process_zero():
             exportable_model(trainer.model).save_pretrained(options.out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.judges.prompts import OWN_INSTRUCTION, load_rules, own_prompt
 from robustbench_mllm.records import JudgeContext
 from tests.fixtures.judge_run import lbcoco_items

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 from robustbench_mllm.io_utils import read_json, read_jsonl
 from robustbench_mllm.judges.prompts import own_prompt
-from robustbench_mllm.judges.runner import JudgeConfig, run_judge
 from robustbench_mllm.llm.settings import ChatEndpoint
+from robustbench_mllm.runners.judge import JudgeConfig, run_judge
 from tests.fixtures.fake_openai import FakeOpenAIServer, FaultPlan, last_user_text
 from tests.fixtures.judge_run import VARIANTS, build_judge_run
 
@@ -134,7 +134,7 @@ KILLED_JUDGE = """
 import sys
 from pathlib import Path
 from robustbench_mllm.judges.prompts import own_prompt
-from robustbench_mllm.judges.runner import JudgeConfig, run_judge
+from robustbench_mllm.runners.judge import JudgeConfig, run_judge
 from robustbench_mllm.llm.settings import ChatEndpoint
 endpoint = ChatEndpoint(model="gpt-4o", base_url=sys.argv[2], concurrency=2, timeout_s=5.0)
 run_judge(JudgeConfig(run_dir=Path(sys.argv[1]), endpoint=endpoint, prompt=own_prompt(), max_retries=2))
@@ -171,9 +171,9 @@ def test_kill_9_mid_run_loses_only_requests_in_flight(tmp_path: Path) -> None:
 
 
 def test_a_missing_or_foreign_run_folder_is_named_with_what_to_do(tmp_path: Path) -> None:
-    from robustbench_mllm.judges.runner import resolve_data_dir
+    from robustbench_mllm.store.run_info import data_folder
 
     with pytest.raises(FileNotFoundError, match=r"nosuch: no such run folder \(make it with `robust-mllm evaluate"):
-        resolve_data_dir(tmp_path / "nosuch", None)
+        data_folder(tmp_path / "nosuch", None)
     with pytest.raises(FileNotFoundError, match=r"run.json: missing \(is .* a `robust-mllm evaluate` run folder"):
-        resolve_data_dir(tmp_path, None)
+        data_folder(tmp_path, None)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from robustbench_mllm.judges.runner import add_usage, cumulative_usage
-from robustbench_mllm.results import update_results
+from robustbench_mllm.runners.judge import add_usage, cumulative_usage
+from robustbench_mllm.store.results import update_results
 
 
 def _usage(requests: int, hits: int, prompt: int, completion: int, cost: float | None,

@@ -15,7 +15,7 @@ import pytest
 from robustbench_mllm.llm.cache import ResponseCache
 from robustbench_mllm.llm.client import ChatClient, ChatRequest, run_chat_many
 from robustbench_mllm.llm.redact import redact
-from robustbench_mllm.llm.settings import ChatEndpoint
+from robustbench_mllm.llm.settings import ChatEndpoint, EndpointConfigError
 from robustbench_mllm.llm.usage import UsageMeter
 from tests.fixtures.fake_openai import FakeOpenAIServer, FaultPlan, last_user_text
 
@@ -116,7 +116,7 @@ def test_azure_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
 
     for name in ("AZURE_OPENAI_ENDPOINT", "OPENAI_API_VERSION", "AZURE_OPENAI_API_VERSION", "AZURE_OPENAI_DEPLOYMENT"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(RuntimeError, match="AZURE_OPENAI_ENDPOINT"):
+    with pytest.raises(EndpointConfigError, match="AZURE_OPENAI_ENDPOINT"):
         ChatEndpoint(azure=True).with_environment()
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com")
     monkeypatch.setenv("AZURE_OPENAI_API_VERSION", "2024-06-01")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.llm.usage import Price, UsageMeter, load_prices, price_for
 
 

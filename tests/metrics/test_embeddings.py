@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from robustbench_mllm.errors import MissingResourceError
 from robustbench_mllm.metrics.embeddings import ImageEmbedder, TextEmbedder
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,7 @@ def test_image_encoder_is_quiet_about_text_tower_but_refuses_a_non_clip_folder(
 
 def test_text_masked_mean_ignores_padding(tiny_xlmr_dir: Path) -> None:
     embedder = TextEmbedder(str(tiny_xlmr_dir), batch_size=8)
-    short, long = "a red bus".encode(), "Describe the image in detail, with the kitchen table.".encode()
+    short, long = b"a red bus", b"Describe the image in detail, with the kitchen table."
     alone = embedder.embed([short])
     padded = embedder.embed([short, long])  # the short text is padded in this batch
     np.testing.assert_allclose(padded[0], alone[0], atol=1e-6)
@@ -91,5 +92,5 @@ def test_unknown_pooling_is_refused() -> None:
 @pytest.mark.parametrize("embedder", [ImageEmbedder, TextEmbedder])
 def test_an_encoder_that_cannot_be_loaded_names_it_and_the_flag(embedder: type, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-encoder"
-    with pytest.raises(ValueError, match=rf"(?s){embedder.kind} encoder .*no-such-encoder.*--{embedder.kind}-encoder"):
+    with pytest.raises(MissingResourceError, match=rf"(?s){embedder.kind} encoder .*no-such-encoder.*`{embedder.kind}_encoder`"):
         embedder(str(missing)).embed([_png(0)] if embedder is ImageEmbedder else [b"a question"])

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from robustbench_mllm.metrics.club import ClubEstimator, ClubTraining
-from robustbench_mllm.results import load_results
-from robustbench_mllm.runners.emid_run import EmidConfig, make_embedders, run_emid
+from robustbench_mllm.runners.emid import EmidConfig, make_embedders, run_emid
+from robustbench_mllm.store.results import load_results
 from tests.fixtures.metric_runs import DATASET, YES_NO_DATASET, add_yes_no_dataset, write_generated, write_run
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,7 @@ def test_emid_end_to_end_and_cached_rerun(run: tuple[Path, Path], tiny_clip_dir:
 
     from typer.testing import CliRunner
 
-    from robustbench_mllm.cli import app
+    from robustbench_mllm.cli.app import app
 
     result = CliRunner().invoke(app, ["emid", str(run_dir), "--image-encoder", str(tiny_clip_dir),
                                       "--text-encoder", str(tiny_xlmr_dir), "--permutations", "5",
@@ -98,15 +98,16 @@ def test_train_on_other_runs(run: tuple[Path, Path], tiny_clip_dir: Path, tiny_x
 
 def test_missing_reference_names_file_item_and_field(run: tuple[Path, Path], tiny_clip_dir: Path,
                                                      tiny_xlmr_dir: Path) -> None:
-    from robustbench_mllm.dataset_schema import read_variant_rows, write_variant
-    from robustbench_mllm.io_utils import DataFormatError
-    from robustbench_mllm.layout import variant_file
+    from robustbench_mllm.errors import DataFormatError
+    from robustbench_mllm.store.layout import variant_file
+    from robustbench_mllm.store.variant_writer import write_rows
+    from robustbench_mllm.store.variants import read_variant_rows
 
     run_dir, data = run
     path = variant_file(data, DATASET, "clean")
     rows = read_variant_rows(path)
     rows[4]["reference_answer"] = ""
-    write_variant(path, rows)
+    write_rows(path, rows)
     with pytest.raises(DataFormatError, match=r"clean/data.parquet: item '1-1': field 'reference_answer' is empty"):
         run_emid(_config(run_dir, tiny_clip_dir, tiny_xlmr_dir))
 
@@ -115,7 +116,7 @@ def test_scope_is_open_ended_datasets_unless_named(run: tuple[Path, Path], tiny_
                                                    tiny_xlmr_dir: Path) -> None:
     from typer.testing import CliRunner
 
-    from robustbench_mllm.cli import app
+    from robustbench_mllm.cli.app import app
 
     run_dir, data = run
     add_yes_no_dataset(data, run_dir)
@@ -135,7 +136,7 @@ def test_scope_is_open_ended_datasets_unless_named(run: tuple[Path, Path], tiny_
     assert section["estimator"]["info"]["n_train"] + section["estimator"]["info"]["n_validation"] == 2 * 8 * 2
 
     unknown = CliRunner().invoke(app, [*args, "--datasets", "lbcoco"], env={"COLUMNS": "250"})
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     assert "no predictions for --datasets lbcoco" in unknown.output and YES_NO_DATASET in unknown.output
 
 
@@ -148,6 +149,6 @@ def test_run_without_open_ended_data_says_how_to_name_one(tmp_path: Path, tiny_c
     atomic_write_json(run_dir / "run.json", {"model": "tiny", "data": str(data)})
     config = _config(run_dir, tiny_clip_dir, tiny_xlmr_dir)
     embedders = make_embedders(config, run_dir)
-    with pytest.raises(ValueError, match=rf"no open-ended dataset \(yes/no: {YES_NO_DATASET}\).*--datasets"):
+    with pytest.raises(ValueError, match=rf"no open-ended dataset \(yes/no: {YES_NO_DATASET}\).*`datasets`"):
         run_emid(config, embedders)
     assert embedders.forward_calls == 0  # decided from the items, before embedding anything

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from robustbench_mllm.metrics.jsd import (
-    LN2, gaussian_jsd, gaussian_kernel, gaussian_rff_jsd, jsd_with_baseline, kernel_jsd, linear_jsd,
+    LN2,
+    gaussian_jsd,
+    gaussian_kernel,
+    gaussian_rff_jsd,
+    jsd_with_baseline,
+    kernel_jsd,
+    linear_jsd,
     median_bandwidth,
 )
 

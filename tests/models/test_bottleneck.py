@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from robustbench_mllm.io_utils import DataFormatError  # noqa: E402
+from robustbench_mllm.errors import DataFormatError  # noqa: E402
 from robustbench_mllm.models.bottleneck import (  # noqa: E402
     BOTTLENECK_FILE,
     BottleneckConfig,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.models.detect import load_adapter
 from robustbench_mllm.models.options import LoadOptions
 from robustbench_mllm.models.preprocessing import (
@@ -16,7 +16,7 @@ from robustbench_mllm.models.preprocessing import (
     save_image_preprocessing,
 )
 from robustbench_mllm.train.objective import ObjectiveConfig
-from robustbench_mllm.train.options import TrainOptions
+from robustbench_mllm.train.options import TrainConfig
 from tests.fixtures.tiny_llava import build_tiny_vittle
 from tests.fixtures.toy_instructions import build_toy_instructions
 
@@ -49,7 +49,7 @@ def _train(base: Path, root: Path, objective: str, pad_square: bool) -> Path:
 
     data, images = build_toy_instructions(root / "toy")
     out = root / objective
-    run_training(TrainOptions(
+    run_training(TrainConfig(
         base=base, data=data, images=images, out=out, objective=ObjectiveConfig(name=objective),
         layer_v=2, layer_t=1, max_steps=1, batch_size=2, save_steps=10, pad_square=pad_square,
     ))

@@ -13,7 +13,7 @@ from robustbench_mllm.models.detect import detect_adapter, load_adapter
 from robustbench_mllm.models.llava_original import VICUNA_V1_SYSTEM
 from robustbench_mllm.models.llava_runtime import LlavaRuntime
 from robustbench_mllm.models.options import LoadOptions
-from robustbench_mllm.registries import load_registry
+from robustbench_mllm.registry import load_registry
 from tests.fixtures.tiny_llava import build_tiny_original
 from tests.fixtures.tiny_llava import sample_batch as make_batch
 
@@ -59,5 +59,5 @@ def test_missing_vision_tower_is_a_clear_error(tiny_llava_dir: Path, tmp_path: P
     folder = build_tiny_original(tiny_llava_dir, tmp_path / "original")
     config = (folder / "config.json").read_text(encoding="utf-8")
     (folder / "config.json").write_text(config.replace(str(folder / "vision_tower"), "openai/clip-vit-large-patch14-336"))
-    with pytest.raises(FileNotFoundError, match="--vision-tower"):
+    with pytest.raises(FileNotFoundError, match="`vision_tower`"):
         load_adapter(str(folder), LoadOptions(device="cpu"))

@@ -39,7 +39,7 @@ def batch_of(count: int) -> list[tuple[Image.Image, str]]:
 
 def test_served_model_name_goes_to_openai() -> None:
     assert detect_adapter("llava-hf/llava-1.5-7b-hf", base_url="http://127.0.0.1:1/v1") == "openai"
-    with pytest.raises(FileNotFoundError, match="--base-url"):
+    with pytest.raises(FileNotFoundError, match="`base_url`"):
         detect_adapter("llava-hf/llava-1.5-7b-hf")
 
 

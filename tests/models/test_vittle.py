@@ -80,7 +80,7 @@ def test_released_compat_and_layer_validation(checkpoints: dict[str, Path]) -> N
     released = load(checkpoints["merged"], compat="released")
     assert released.describe()["bottleneck"]["compat"] == "released"
     assert len(released.generate(sample_batch(2), PARAMS)) == 2
-    with pytest.raises(ValueError, match="--vittle-layer-v"):  # default layer 24; the tiny model has 4
+    with pytest.raises(ValueError, match="`vittle_layer_v`"):  # default layer 24; the tiny model has 4
         load_adapter(str(checkpoints["merged"]), LoadOptions(device="cpu"))
 
 

@@ -16,7 +16,7 @@ from robustbench_mllm.perturbations.base import Perturbation
 from robustbench_mllm.perturbations.text import lexicon
 from robustbench_mllm.perturbations.text.char_level import keyboard_neighbours
 from robustbench_mllm.perturbations.text.protect import TextEditPerturbation, pope_object, split_units
-from robustbench_mllm.registries import load_registry
+from robustbench_mllm.registry import load_registry
 from robustbench_mllm.seeding import make_rng
 
 EDITS = ("char_typo", "char_delete", "char_insert", "word_swap", "word_delete", "word_insert")
@@ -121,7 +121,7 @@ def test_word_insert_adds_a_wordnet_synonym_of_a_word_of_the_question() -> None:
 
 def test_word_insert_does_not_depend_on_pythonhashseed() -> None:
     code = (
-        "import json; from robustbench_mllm.registries import load_registry; "
+        "import json; from robustbench_mllm.registry import load_registry; "
         "from robustbench_mllm.seeding import make_rng; p = load_registry('perturbations').get('word_insert'); "
         f"print(json.dumps([p.apply(q, 5, make_rng(0, i)) for i, q in enumerate({list(QUESTIONS)!r})]))"
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.llm.settings import ChatEndpoint
 from robustbench_mllm.perturbations.text import translation
 from robustbench_mllm.perturbations.text.translation import (
@@ -18,7 +18,7 @@ from robustbench_mllm.perturbations.text.translation import (
     translation_usage,
 )
 from robustbench_mllm.perturbations.text.translation_files import in_target_script
-from robustbench_mllm.registries import load_registry
+from robustbench_mllm.registry import load_registry
 from robustbench_mllm.seeding import make_rng
 from tests.fixtures.fake_openai import FakeOpenAIServer, FaultPlan, last_user_text
 
@@ -66,9 +66,9 @@ def test_shipped_translations_cover_the_sample_suite_offline() -> None:
 
 
 def test_missing_translation_without_translator_says_how_to_configure() -> None:
-    with pytest.raises(TranslationUnavailableError, match="--translator-base-url") as info:
+    with pytest.raises(TranslationUnavailableError, match="`translator_base_url`") as info:
         _pert("greek").prepare(["Is this question unknown?"], 3)
-    assert "--translations FILE" in str(info.value) and "OPENAI_API_KEY" in str(info.value)
+    assert "`translations` FILE" in str(info.value) and "OPENAI_API_KEY" in str(info.value)
     with pytest.raises(TranslationUnavailableError):
         _pert("greek").apply("Is this question unknown?", 3, make_rng(0))
 

@@ -20,7 +20,7 @@ import pytest
 
 from robustbench_mllm.perturbations.visual import fog, frost
 from robustbench_mllm.perturbations.visual.engine import VisualCorruption
-from robustbench_mllm.registries import load_registry
+from robustbench_mllm.registry import load_registry
 from robustbench_mllm.seeding import make_rng
 
 PHOTOS = ("astronaut", "chelsea", "coffee")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 from robustbench_mllm.perturbations.visual import VISUAL_PERTURBATIONS, VisualCorruption
 from robustbench_mllm.perturbations.visual.blur import disk_kernel
-from robustbench_mllm.registries import load_registry
+from robustbench_mllm.registry import load_registry
 from robustbench_mllm.seeding import make_rng
 
 RANDOM_ONES = ("fog", "frost", "gaussian_noise", "shot_noise", "speckle_noise")

@@ -11,12 +11,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 from robustbench_mllm.io_utils import sha256_file
-from robustbench_mllm.layout import variant_file
 from robustbench_mllm.publish import hub
 from robustbench_mllm.publish.card import TEMPLATE
-from robustbench_mllm.sources.generated import list_variants, read_manifest
+from robustbench_mllm.store.layout import variant_file
+from robustbench_mllm.store.manifest import read_manifest
+from robustbench_mllm.store.variants import list_variants
 
 SECRET = "hf_test_secret_token_0123456789"
 

@@ -13,8 +13,8 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
-from robustbench_mllm.sources.generated import list_variants
+from robustbench_mllm.cli.app import app
+from robustbench_mllm.store.variants import list_variants
 
 
 class _TaskLoader(yaml.SafeLoader):

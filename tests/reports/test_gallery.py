@@ -8,15 +8,15 @@ import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 from robustbench_mllm.reports.gallery import CELL_INCHES, DPI, collect_grid
-from robustbench_mllm.runners.generate import run_generate
-from robustbench_mllm.runners.generate_plan import GenerateParams
+from robustbench_mllm.runners.generate.plan import GenerateConfig
+from robustbench_mllm.runners.generate.run import run_generate
 
 
 def test_gallery_grid_of_perturbations_by_severity(tmp_path: Path) -> None:
     out = tmp_path / "gen"
-    run_generate(GenerateParams(perturbations="contrast,char_typo", severities=(1, 4), limit=1), out)
+    run_generate(GenerateConfig(perturbations="contrast,char_typo", severities=(1, 4), limit=1), out)
     grid = collect_grid(out, "astronaut_conv")
     assert grid.rows == ("clean", "char_typo", "contrast") and grid.columns == (1, 4)
     assert grid.cells[("clean", 1)].variant == "clean" and ("clean", 4) not in grid.cells
@@ -31,4 +31,4 @@ def test_gallery_grid_of_perturbations_by_severity(tmp_path: Path) -> None:
         assert np.asarray(img.convert("L")).std() > 20
 
     missing = CliRunner().invoke(app, ["gallery", str(out), "--item", "nope"])
-    assert missing.exit_code == 1 and "not found" in missing.output
+    assert missing.exit_code == 2 and "not found" in missing.output

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 from tests.fixtures.chromium import assert_page_clean
 from tests.fixtures.tiny_llava import build_tiny_vittle
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 from tests.fixtures.chromium import assert_page_clean, check_page, require_chromium, run_chromium
 
 pytestmark = pytest.mark.slow  # builds a full report (plots) and starts a browser

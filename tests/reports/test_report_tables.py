@@ -11,8 +11,9 @@ import pytest
 from robustbench_mllm.io_utils import read_jsonl
 from robustbench_mllm.metrics.pope import yes_no_report
 from robustbench_mllm.reports import tables
-from robustbench_mllm.reports.run_data import load_run, read_item_table
+from robustbench_mllm.reports.run_data import load_run
 from robustbench_mllm.reports.summary import ReportTables, build_tables
+from robustbench_mllm.store.variants import read_item_table
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +126,7 @@ def test_a_corrupt_prediction_line_is_reported_with_file_and_line(report_suite: 
 
     from typer.testing import CliRunner
 
-    from robustbench_mllm.cli import app
+    from robustbench_mllm.cli.app import app
 
     run = tmp_path / "run"
     shutil.copytree(report_suite["plain"], run)
@@ -133,7 +134,7 @@ def test_a_corrupt_prediction_line_is_reported_with_file_and_line(report_suite: 
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:2] + ['{"id": "x", "answer": \n'] + lines[2:]))
     result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "out"), "--resamples", "100"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "frost_s1.jsonl: line 3" in " ".join(result.output.split())
 
 

@@ -13,16 +13,17 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
-from robustbench_mllm.io_utils import DataFormatError, atomic_write_json, read_json, read_jsonl
-from robustbench_mllm.layout import predictions_file
+from robustbench_mllm.cli.app import app
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import atomic_write_json, read_json, read_jsonl
 from robustbench_mllm.metrics.pope import yes_no_report
 from robustbench_mllm.models.base import GenerationParams, ModelAdapter
 from robustbench_mllm.models.detect import load_adapter
 from robustbench_mllm.models.options import LoadOptions
-from robustbench_mllm.runners.evaluate import EvaluateConfig, check_run_info, run_evaluate
-from robustbench_mllm.runners.evaluate_merge import merge_runs
-from robustbench_mllm.runners.evaluate_store import Shard
+from robustbench_mllm.runners.evaluate.merge import merge_runs
+from robustbench_mllm.runners.evaluate.run import EvaluateConfig, check_run_info, run_evaluate
+from robustbench_mllm.runners.evaluate.shard import Shard
+from robustbench_mllm.store.layout import predictions_file
 from tests.fixtures.fake_openai import FakeOpenAIServer, FaultPlan, last_user_text
 from tests.fixtures.tiny_generated import tiny_items, write_tiny_generated
 
@@ -164,5 +165,5 @@ def test_a_rerun_with_other_settings_is_refused_naming_only_what_changed(data: P
     first = config_for(Path("tiny"), data, tmp_path / "run")
     atomic_write_json(tmp_path / "run" / "run.json", check_run_info(first, "llava-hf", "sha"))
     assert check_run_info(first, "llava-hf", "sha")["params"] == first.identity()
-    with pytest.raises(DataFormatError, match=r"params=\{'max_new_tokens': 4\}, now \{'max_new_tokens': 8\}; use another --out"):
+    with pytest.raises(DataFormatError, match=r"params=\{'max_new_tokens': 4\}, now \{'max_new_tokens': 8\}; use another `out` folder"):
         check_run_info(replace(first, max_new_tokens=8), "llava-hf", "sha")

@@ -11,12 +11,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
-from robustbench_mllm.io_utils import DataFormatError, read_jsonl
-from robustbench_mllm.registries import load_registry
-from robustbench_mllm.runners.generate import run_generate
-from robustbench_mllm.runners.generate_plan import GenerateParams
-from robustbench_mllm.sources.generated import list_variants, load_items
+from robustbench_mllm.cli.app import app
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import read_jsonl
+from robustbench_mllm.registry import load_registry
+from robustbench_mllm.runners.generate.plan import GenerateConfig
+from robustbench_mllm.runners.generate.run import run_generate
+from robustbench_mllm.store.variants import list_variants, load_items
 
 GOOD = ("000000000001", "000000000002")
 EMPTY, TRUNCATED = "000000000003", "000000000004"
@@ -41,8 +42,8 @@ def _pope_folder(root: Path, image_ids: tuple[str, ...], obj: str = "traffic lig
     return root, images
 
 
-def _params(root: Path, images: Path, **kw: object) -> GenerateParams:
-    return GenerateParams(suite="pope", source=str(root), images=str(images), allow_nonstandard=True,
+def _params(root: Path, images: Path, **kw: object) -> GenerateConfig:
+    return GenerateConfig(suite="pope", source=str(root), images=str(images), allow_nonstandard=True,
                           **kw)  # type: ignore[arg-type]
 
 

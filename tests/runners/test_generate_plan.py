@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from robustbench_mllm.runners.generate_plan import JOINT_TEXT, JOINT_VISUAL, parse_severities, select_variants
+from robustbench_mllm.runners.generate.plan import JOINT_TEXT, JOINT_VISUAL, parse_severities, select_variants
 
 
 def test_defaults_follow_the_paper() -> None:
@@ -28,5 +28,5 @@ def test_named_selection_and_errors() -> None:
         select_variants("char_typo+frost", "yes_no", (3,), 0)
     assert parse_severities("5,1,3,3") == (1, 3, 5)
     for bad in ("0", "6", "x", ""):
-        with pytest.raises(ValueError, match="--severity"):
+        with pytest.raises(ValueError, match="`severity`"):
             parse_severities(bad)

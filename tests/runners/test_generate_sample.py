@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-import robustbench_mllm.runners.generate_worker as worker
-from robustbench_mllm.io_utils import DataFormatError, read_json, sha256_file
-from robustbench_mllm.runners.generate import run_generate
-from robustbench_mllm.runners.generate_plan import GenerateParams
-from robustbench_mllm.sources.generated import list_variants, load_items, manifest_sha256
+import robustbench_mllm.runners.generate.worker as worker
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import read_json, sha256_file
+from robustbench_mllm.runners.generate.plan import GenerateConfig
+from robustbench_mllm.runners.generate.run import run_generate
+from robustbench_mllm.store.manifest import manifest_sha256
+from robustbench_mllm.store.variants import list_variants, load_items
 
-PARAMS = GenerateParams(perturbations="frost,char_typo,frost+char_typo,word_delete", limit=2)
+PARAMS = GenerateConfig(perturbations="frost,char_typo,frost+char_typo,word_delete", limit=2)
 EXPECTED = ["clean", "char_typo_s3", "frost+char_typo_s3", "frost_s3", "word_delete_s3"]
 
 
@@ -109,4 +111,4 @@ def test_refuses_to_mix_generations(generated: Path, tmp_path: Path) -> None:
     out = tmp_path / "copy"
     shutil.copytree(generated, out)
     with pytest.raises(DataFormatError, match="different parameters.*seed"):
-        run_generate(GenerateParams(perturbations="frost", limit=2, seed=1), out)
+        run_generate(GenerateConfig(perturbations="frost", limit=2, seed=1), out)

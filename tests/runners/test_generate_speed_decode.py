@@ -17,16 +17,16 @@ from PIL import Image
 import robustbench_mllm.imaging as imaging
 from robustbench_mllm.io_utils import read_json, sha256_file
 from robustbench_mllm.records import Item, VariantSpec
-from robustbench_mllm.runners.generate import _make_pool, run_generate
-from robustbench_mllm.runners.generate_decoded import DECODED_DIR
-from robustbench_mllm.runners.generate_plan import GenerateParams
-from robustbench_mllm.runners.generate_worker import make_units
-from robustbench_mllm.sources.generated import list_variants, load_items
+from robustbench_mllm.runners.generate.decoded import DECODED_DIR
+from robustbench_mllm.runners.generate.plan import GenerateConfig
+from robustbench_mllm.runners.generate.run import _make_pool, run_generate
+from robustbench_mllm.runners.generate.worker import make_units
+from robustbench_mllm.store.variants import list_variants, load_items
 
 IMAGES = ("000000000011", "000000000012", "000000000013")
 
 
-def _pope(root: Path) -> GenerateParams:
+def _pope(root: Path) -> GenerateConfig:
     """3 images, 3 splits x 2 questions per image: 18 rows, each image in 6 rows."""
     images = root / "val2014"
     images.mkdir(parents=True)
@@ -37,7 +37,7 @@ def _pope(root: Path) -> GenerateParams:
         rows = [{"question_id": q + 1, "image": f"COCO_val2014_{IMAGES[q // 2]}.jpg",
                  "text": f"Is there a cat{q} in the image?", "label": "yes" if q % 2 else "no"} for q in range(6)]
         (root / f"coco_pope_{split}.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return GenerateParams(suite="pope", source=str(root), images=str(images), allow_nonstandard=True,
+    return GenerateConfig(suite="pope", source=str(root), images=str(images), allow_nonstandard=True,
                           perturbations="contrast,frost,frost+char_typo", severities=(1, 5))
 
 
@@ -120,7 +120,7 @@ def test_worker_processes_run_opencv_single_threaded() -> None:
 
 KILLED_PARENT = """
 import multiprocessing, os, signal
-from robustbench_mllm.runners.generate import _make_pool
+from robustbench_mllm.runners.generate.run import _make_pool
 pool = _make_pool(2)
 pool.submit(os.getpid).result()
 print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from robustbench_mllm.metrics.distances import paired_cosine_distances, pca_2d
-from robustbench_mllm.results import load_results
-from robustbench_mllm.runners.represent import RepresentConfig, load_states, run_represent, states_file
+from robustbench_mllm.runners.represent import RepresentConfig, run_represent
+from robustbench_mllm.store.hidden_states import load_states, states_file
+from robustbench_mllm.store.results import load_results
 from tests.fixtures.metric_runs import DATASET, write_generated
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,7 @@ def test_represent_end_to_end_and_resume(tiny_llava_dir: Path, tmp_path: Path) -
 
     from typer.testing import CliRunner
 
-    from robustbench_mllm.cli import app
+    from robustbench_mllm.cli.app import app
 
     result = CliRunner().invoke(app, ["represent", "--model", str(tiny_llava_dir), "--data", str(data),
                                       "--layer", "2", "--out", str(config.out), "--permutations", "5",

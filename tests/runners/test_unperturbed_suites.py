@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 from robustbench_mllm.io_utils import read_json, read_jsonl
-from robustbench_mllm.layout import predictions_file
 from robustbench_mllm.models.base import ModelAdapter
 from robustbench_mllm.models.detect import load_adapter
 from robustbench_mllm.models.options import LoadOptions
-from robustbench_mllm.runners.evaluate import EvaluateConfig, run_evaluate
+from robustbench_mllm.runners.evaluate.run import EvaluateConfig, run_evaluate
 from robustbench_mllm.sources.catalog import UNPERTURBED_SUITES
-from robustbench_mllm.sources.generated import list_variants
+from robustbench_mllm.store.layout import predictions_file
+from robustbench_mllm.store.variants import list_variants
 from tests.fixtures.hub_copies import write_hub_copy
 
 EXPECTED = {  # suite -> (task, items kept from the three-row copy)

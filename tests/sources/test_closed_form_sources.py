@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from robustbench_mllm.io_utils import DataFormatError
-from robustbench_mllm.registries import load_registry
-from robustbench_mllm.runners.evaluate_scoring import prompt_for, task_of
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.registry import load_registry
+from robustbench_mllm.runners.evaluate.scoring import prompt_for, task_of
 from tests.fixtures.hub_copies import png, write_copy
 
 

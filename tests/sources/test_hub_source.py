@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.sources.hub import HubLBCOCO, HubPOPE
 
 
@@ -76,5 +76,5 @@ def test_a_missing_local_source_offline_says_to_pass_a_local_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a relative name that is no folder is tried as a hub id (offline: conftest)
-    with pytest.raises(FileNotFoundError, match=r"no-such-copy: no such local folder.*pass --source"):
+    with pytest.raises(FileNotFoundError, match=r"no-such-copy: no such local folder.*as `source`"):
         list(HubPOPE("no-such-copy").load())

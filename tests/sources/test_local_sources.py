@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.sources.catalog import suite_sources
 from robustbench_mllm.sources.coco_files import coco_image_id
 from robustbench_mllm.sources.llava_qa90 import LlavaQA90
@@ -84,7 +84,7 @@ def test_pope_requires_3000_rows_per_split(tmp_path: Path) -> None:
     assert all(item.image.is_file() for item in items[:2])  # type: ignore[union-attr]
 
     _pope_split(tmp_path / "pope", "random", 2910)
-    with pytest.raises(DataFormatError, match="2910 rows.*3000.*--allow-nonstandard"):
+    with pytest.raises(DataFormatError, match="2910 rows.*3000.*`allow_nonstandard`"):
         list(PopeFiles(tmp_path / "pope", images, splits=("random",)).load())
     lenient = PopeFiles(tmp_path / "pope", images, splits=("random",), allow_nonstandard=True)
     assert len(list(lenient.load())) == 2910
@@ -105,14 +105,14 @@ def test_suites_pick_local_sources(tmp_path: Path) -> None:
     assert isinstance(lbcoco, LlavaQA90) and lbcoco.info().dataset == "lbcoco"
     (pope,) = suite_sources("pope", str(tmp_path), str(images), allow_nonstandard=True)
     assert isinstance(pope, PopeFiles) and pope.allow_nonstandard
-    with pytest.raises(ValueError, match="takes no --source"):
+    with pytest.raises(ValueError, match="takes no `source`"):
         suite_sources("sample", str(qa))
 
 
 def test_local_files_without_image_folder_are_refused(tmp_path: Path) -> None:
     qa = _qa90(tmp_path / "qa", False)
-    with pytest.raises(ValueError, match="--images DIR"):
+    with pytest.raises(ValueError, match="as `images`"):
         suite_sources("lbcoco", str(qa))
     _pope_split(tmp_path / "pope", "random", 3)
-    with pytest.raises(ValueError, match="--images DIR"):
+    with pytest.raises(ValueError, match="as `images`"):
         suite_sources("pope", str(tmp_path / "pope"))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.records import Item
-from robustbench_mllm.registries import load_registry
+from robustbench_mllm.registry import load_registry
 from robustbench_mllm.sources.catalog import default_perturbations, suite_sources
 from tests.fixtures.hub_copies import hub_rows, write_copy, write_hub_copy
 
@@ -48,5 +48,5 @@ def test_unperturbed_suites_resolve_to_their_reader_and_default_to_clean(tmp_pat
     assert source.info().dataset == "wvbench" and source.info().task == "open_ended"
     assert suite_sources("mmmu")[0].info().dataset == "mmmu"  # default: the Hub id (not read here)
     assert default_perturbations("mmstar") == "clean" and default_perturbations("lbcoco") is None
-    with pytest.raises(ValueError, match="takes no --images"):
+    with pytest.raises(ValueError, match="takes no `images`"):
         suite_sources("mme", "lmms-lab/MME", images=str(tmp_path))

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
-from robustbench_mllm.io_utils import DataFormatError, read_json
-from robustbench_mllm.sources.generated import list_variants, load_items
-from robustbench_mllm.sources.published_shift import import_shifted, parse_split
+from robustbench_mllm.cli.app import app
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.io_utils import read_json
+from robustbench_mllm.runners.import_shifted import import_shifted
+from robustbench_mllm.sources.published_shift import parse_split
+from robustbench_mllm.store.variants import list_variants, load_items
 
 ROWS = 4
 
@@ -108,7 +110,7 @@ def test_natural_copy_through_the_command(tmp_path: Path) -> None:
     assert wild[0].image_id == load_items(out, "lbcoco_shift_natural", "wild_hard")[0].image_id
 
     again = CliRunner().invoke(app, ["import-shifted", str(source), "--out", str(out), "--splits", "nope"])
-    assert again.exit_code == 1 and "no split(s) ['nope']" in " ".join(again.output.split())
+    assert again.exit_code == 2 and "no split(s) ['nope']" in " ".join(again.output.split())
 
 
 def test_missing_column_names_the_split(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 import numpy as np
 from PIL import Image
 
-from robustbench_mllm.registries import load_registry
+from robustbench_mllm.registry import load_registry
 from robustbench_mllm.sources.sample import POPE_SPLITS, SampleLBCOCO, SamplePOPE
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from robustbench_mllm.cli import app
+from robustbench_mllm.cli.app import app
 from tests.fixtures.toy_instructions import build_toy_instructions
 
 

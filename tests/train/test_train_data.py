@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from robustbench_mllm.io_utils import DataFormatError
+from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.train.data import IGNORE_INDEX, InstructionDataset, collate, read_conversations, render
 from tests.fixtures.toy_instructions import build_toy_instructions
 

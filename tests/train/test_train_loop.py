@@ -9,7 +9,7 @@ import pytest
 
 from robustbench_mllm.io_utils import read_jsonl
 from robustbench_mllm.train.objective import ObjectiveConfig
-from robustbench_mllm.train.options import TrainOptions
+from robustbench_mllm.train.options import TrainConfig
 from tests.fixtures.toy_instructions import PICTURES, build_toy_instructions
 
 torch = pytest.importorskip("torch")
@@ -36,8 +36,8 @@ def test_vittle_training_resumes_lowers_loss_and_reloads_identically(
     data, images = build_toy_instructions(tmp_path / "toy")
     out = tmp_path / "out"
 
-    def options(max_steps: int) -> TrainOptions:
-        return TrainOptions(
+    def options(max_steps: int) -> TrainConfig:
+        return TrainConfig(
             base=tiny_llava_dir, data=data, images=images, out=out, objective=ObjectiveConfig(name="vittle-l"),
             layer_v=2, layer_t=2, max_steps=max_steps, batch_size=2, learning_rate=2e-3, save_steps=10,
         )
@@ -73,7 +73,7 @@ def test_trained_checkpoint_evaluates_through_the_cli_with_the_vittle_adapter(
 ) -> None:
     from typer.testing import CliRunner
 
-    from robustbench_mllm.cli import app
+    from robustbench_mllm.cli.app import app
     from robustbench_mllm.io_utils import read_json
     from tests.fixtures.tiny_generated import write_tiny_generated
 

@@ -53,10 +53,10 @@ def test_response_ce_matches_torch_and_is_zero_without_labels() -> None:
 def test_learnable_prior_gets_gradients_only_in_vittle_l(tiny_llava_dir: Path, tmp_path: Path, objective: str) -> None:
     from robustbench_mllm.train.model_setup import build_trainable_model
     from robustbench_mllm.train.objective import objective_loss
-    from robustbench_mllm.train.options import TrainOptions
+    from robustbench_mllm.train.options import TrainConfig
 
     config = ObjectiveConfig(name=objective)  # type: ignore[arg-type]
-    options = TrainOptions(base=tiny_llava_dir, data=tmp_path, out=tmp_path, objective=config, layer_v=1, layer_t=2)
+    options = TrainConfig(base=tiny_llava_dir, data=tmp_path, out=tmp_path, objective=config, layer_v=1, layer_t=2)
     built = build_trainable_model(options)
     model, handle = built.model.train(), built.handle
     assert handle is not None
@@ -84,10 +84,10 @@ def test_learnable_prior_gets_gradients_only_in_vittle_l(tiny_llava_dir: Path, t
 
 
 def test_paper_defaults_and_per_objective_optimiser_settings(tmp_path: Path) -> None:
-    from robustbench_mllm.train.options import TrainOptions
+    from robustbench_mllm.train.options import TrainConfig
 
-    def options(name: str, **kwargs: object) -> TrainOptions:
-        return TrainOptions(base=tmp_path, data=tmp_path, out=tmp_path, objective=ObjectiveConfig(name=name), **kwargs)  # type: ignore[arg-type]
+    def options(name: str, **kwargs: object) -> TrainConfig:
+        return TrainConfig(base=tmp_path, data=tmp_path, out=tmp_path, objective=ObjectiveConfig(name=name), **kwargs)  # type: ignore[arg-type]
 
     paper = options("vittle-f")
     assert (paper.lr, paper.wd, paper.epochs, paper.warmup_ratio, paper.max_length) == (2e-5, 0.0, 1.0, 0.03, 2048)
@@ -97,7 +97,7 @@ def test_paper_defaults_and_per_objective_optimiser_settings(tmp_path: Path) -> 
     assert options("vittle-l").bottleneck().prior == "learned"
     with pytest.raises(ValueError, match="ZeRO-2, not ZeRO-3"):
         options("lora", deepspeed=Path("zero3"))
-    with pytest.raises(ValueError, match="--batch-size must be positive"):
+    with pytest.raises(ValueError, match="`batch_size` must be positive"):
         options("baseline", batch_size=0)
 
 
@@ -105,10 +105,10 @@ def test_text_only_batch_gives_a_finite_objective_and_gradients(tiny_llava_dir: 
     """The released code divides by the visual-token count, giving NaN on a batch without images."""
     from robustbench_mllm.train.model_setup import build_trainable_model
     from robustbench_mllm.train.objective import objective_loss
-    from robustbench_mllm.train.options import TrainOptions
+    from robustbench_mllm.train.options import TrainConfig
 
     config = ObjectiveConfig(name="vittle-l", kl_form="released")
-    options = TrainOptions(base=tiny_llava_dir, data=tmp_path, out=tmp_path, objective=config, layer_v=1, layer_t=1)
+    options = TrainConfig(base=tiny_llava_dir, data=tmp_path, out=tmp_path, objective=config, layer_v=1, layer_t=1)
     built = build_trainable_model(options)
     model, handle = built.model.train(), built.handle
     assert handle is not None
@@ -128,10 +128,10 @@ def test_text_only_batch_gives_a_finite_objective_and_gradients(tiny_llava_dir: 
 
 
 def test_training_arguments_follow_the_paper(tmp_path: Path) -> None:
-    from robustbench_mllm.train.options import TrainOptions
+    from robustbench_mllm.train.options import TrainConfig
     from robustbench_mllm.train.trainer import training_arguments
 
-    options = TrainOptions(base=tmp_path, data=tmp_path, out=tmp_path, max_steps=1000)
+    options = TrainConfig(base=tmp_path, data=tmp_path, out=tmp_path, max_steps=1000)
     args = training_arguments(options)
     assert args.lr_scheduler_type == "cosine" and args.learning_rate == 2e-5  # a str enum
     assert args.get_warmup_steps(1000) == 30 and args.weight_decay == 0.0 and args.num_train_epochs == 1.0

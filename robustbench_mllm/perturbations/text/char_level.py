@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robustbench_mllm.errors import MissingResourceError
 from robustbench_mllm.perturbations.base import register_perturbation
 from robustbench_mllm.perturbations.text.protect import TextEditPerturbation, Units, edit_count
 
@@ -41,7 +42,7 @@ def keyboard_neighbours() -> dict[str, tuple[str, ...]]:
     word, which is no longer a character typo, so we read it as 'y'."""
     spec = importlib.util.find_spec("nlpaug")  # locate, not import: importing nlpaug takes seconds
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("char_typo needs nlpaug's keyboard table: pip install nlpaug")
+        raise MissingResourceError("char_typo needs nlpaug's keyboard table: pip install nlpaug")
     package_dir = Path(next(iter(spec.submodule_search_locations)))
     table_file = package_dir / "res" / "char" / "keyboard" / "en.json"
     table: dict[str, list[str]] = json.loads(table_file.read_text(encoding="utf-8"))

@@ -17,6 +17,8 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from robustbench_mllm.errors import MissingResourceError
+
 WORDNET_DIR_ENV = "ROBUST_MLLM_WORDNET_DIR"
 DEFAULT_DIRS = (Path("/usr/share/wordnet"), Path("/usr/share/wordnet/dict"))
 POS_FILES = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
@@ -33,8 +35,8 @@ _ADJ_MARKER = re.compile(r"\([a-z]+\)$")  # data.adj writes e.g. "big(a)"
 _PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")  # no multi-word lemmas ("hot_dog"), no "1" for "I"
 
 
-class WordNetMissingError(FileNotFoundError):
-    pass
+class WordNetMissingError(MissingResourceError):
+    """The WordNet database files are in none of the folders looked in."""
 
 
 def wordnet_dir() -> Path:

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.llm.settings import ChatEndpoint
 from robustbench_mllm.perturbations.base import Perturbation, check_severity, register_perturbation
 from robustbench_mllm.perturbations.text.protect import SPECIAL_TOKEN
@@ -48,7 +49,7 @@ _EDGE_TOKENS = re.compile(
 )
 
 
-class TranslationUnavailableError(ValueError):
+class TranslationUnavailableError(ConfigError):
     """A question has no translation and none could be obtained."""
 
 
@@ -168,10 +169,10 @@ def _how_to_configure(missing: list[str], language: str) -> str:
     return (
         f"{len(missing)} question(s) have no {LANGUAGES[language][0]} translation, e.g. "
         f"{missing[0][:80]!r}, and no translator is configured. Either import translations with "
-        "`--translations FILE` (JSONL lines {\"source\", \"language\", \"text\"}) or configure an "
-        "OpenAI-compatible chat API: `--translator-model gpt-4o` with $OPENAI_API_KEY set, "
-        "`--translator-base-url URL` for a local server (vLLM, SGLang, Ollama), or "
-        "`--translator-azure` with $AZURE_OPENAI_API_KEY and $AZURE_OPENAI_ENDPOINT."
+        "`translations` FILE (JSONL lines {\"source\", \"language\", \"text\"}) or configure an "
+        "OpenAI-compatible chat API: `translator_model` gpt-4o with $OPENAI_API_KEY set, "
+        "`translator_base_url` URL for a local server (vLLM, SGLang, Ollama), or "
+        "`translator_azure` with $AZURE_OPENAI_API_KEY and $AZURE_OPENAI_ENDPOINT."
     )
 
 

@@ -11,7 +11,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from robustbench_mllm.io_utils import DataFormatError, read_jsonl, require_field
+from robustbench_mllm.errors import DataFormatError, MissingResourceError
+from robustbench_mllm.io_utils import read_jsonl, require_field
 
 # language key -> (English name used in prompts, ISO 639-1 code, a letter range of its script)
 LANGUAGES: dict[str, tuple[str, str, str]] = {
@@ -44,7 +45,7 @@ def read_translations(path: Path) -> dict[tuple[str, str], str]:
     """``{(source, language key): translation}`` from a JSONL file; errors name file, line, field."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such translations file")
+        raise MissingResourceError(f"{path}: no such translations file")
     table: dict[tuple[str, str], str] = {}
     for number, record in enumerate(read_jsonl(path), start=1):
         where = f"{path}: record {number}"

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.imaging import check_rgb
 from robustbench_mllm.perturbations.base import Perturbation, check_severity
 
@@ -64,7 +65,7 @@ class VisualCorruption(Perturbation):
         img = check_rgb(value)
         check_severity(severity)
         if min(img.shape[:2]) < REFERENCE_MIN_SIDE:
-            raise ValueError(
+            raise ConfigError(
                 f"{self.name}: the reference engine (imagecorruptions) needs at least "
                 f"{REFERENCE_MIN_SIDE}x{REFERENCE_MIN_SIDE} pixels, got "
                 f"{img.shape[1]}x{img.shape[0]}; use the fast engine for small images"

@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from robustbench_mllm.errors import MissingResourceError
 from robustbench_mllm.perturbations.base import register_perturbation
 from robustbench_mllm.perturbations.visual.engine import VisualCorruption
 from robustbench_mllm.perturbations.visual.pixels import to_uint8
@@ -29,7 +30,7 @@ FROST_FILES: tuple[str, ...] = (
 def frost_dir() -> Path:
     spec = importlib.util.find_spec("imagecorruptions")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("frost needs the frost textures of the imagecorruptions-imaug package")
+        raise MissingResourceError("frost needs the frost textures of the imagecorruptions-imaug package")
     return Path(next(iter(spec.submodule_search_locations))) / "frost"
 
 
@@ -39,7 +40,7 @@ def frost_texture(index: int) -> np.ndarray:
     path = frost_dir() / FROST_FILES[index]
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)  # the reference decodes with OpenCV too
     if bgr is None:
-        raise RuntimeError(f"cannot read frost texture {path}")
+        raise MissingResourceError(f"cannot read frost texture {path}")
     rgb = np.ascontiguousarray(bgr[..., ::-1])
     rgb.setflags(write=False)
     return rgb

@@ -1,0 +1,112 @@
+"""``robust-mllm generate``: options, translation set-up, progress bar, summary table. Light at
+import time: the work happens in ``runners.generate``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+from rich.table import Table
+
+from robustbench_mllm.cli.common import console
+
+if TYPE_CHECKING:
+    from robustbench_mllm.runners.generate.run import GenerateSummary
+
+
+def _translation_hook(
+    base_url: Optional[str], model: str, azure: bool, imports: list[Path], cache: Optional[Path]
+) -> Callable[[frozenset[str]], None]:
+    def configure(text_names: frozenset[str]) -> None:
+        if not any(name.startswith("translate_") for name in text_names):
+            return
+        from robustbench_mllm.llm.settings import ChatEndpoint
+        from robustbench_mllm.perturbations.text.translation import configure_translation
+
+        wants_api = base_url or azure or os.environ.get("OPENAI_API_KEY")
+        endpoint = ChatEndpoint(model=model, base_url=base_url, azure=azure) if wants_api else None
+        configure_translation(endpoint, cache, imports)
+
+    return configure
+
+
+def _print_translation_usage() -> None:
+    from robustbench_mllm.perturbations.text.translation import translation_usage
+
+    models = translation_usage().get("models") or {}
+    if not models:
+        console.print("translations: all from the cache or imported files (no API requests)")
+    for model, usage in models.items():
+        console.print(f"translations with {model}: {usage}")
+
+
+def _summary(summary: GenerateSummary) -> Table:
+    table = Table(title=f"Generated into {summary.out}")
+    for column in ("dataset", "variant", "rows", "seconds"):
+        table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
+    for result in summary.written:
+        table.add_row(result.dataset, result.variant, str(result.rows), f"{result.seconds:.1f}")
+    for dataset, variant in summary.existing:
+        table.add_row(dataset, variant, "-", "kept (already on disk)")
+    return table
+
+
+def generate(
+    suite: str = typer.Option("sample", help="sample | lbcoco | pope | lbwild | lbwilder | wvbench | scienceqa_img | "
+                              "mmmu | mme | mmstar"),
+    source: Optional[str] = typer.Option(None, help="Folder with the suite's files, a Hub id, or a local copy of one."),
+    images: Optional[str] = typer.Option(None, help="COCO val2014 image folder (with local lbcoco/pope files)."),
+    severity: str = typer.Option("3", help="Severity 1-5, or a list like 1,3,5."),
+    perturbations: Optional[str] = typer.Option(
+        None, help="Comma list of names (frost, char_typo, frost+translate_greek) or visual|text|joint|all. "
+        "Default: all for open-ended sets, visual for yes/no sets, clean only for the suites the paper evaluates "
+        "unperturbed (lbwild ... mmstar). clean is always made."),
+    engine: str = typer.Option("fast", help="fast (ours, vectorised) | reference (imagecorruptions)"),
+    seed: int = typer.Option(0),
+    num_proc: int = typer.Option(1, help="Worker processes (output bytes do not depend on it)."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N items of each split."),
+    image_format: str = typer.Option("png", help="png | jpeg"),
+    quality: int = typer.Option(95, help="JPEG quality."),
+    on_error: str = typer.Option("fail", help="fail | skip (bad images go to failures.jsonl)"),
+    allow_nonstandard: bool = typer.Option(False, help="Accept a POPE split whose length is not 3000."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default generated/<suite>)."),
+    translator_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for translations."),
+    translator_model: str = typer.Option("gpt-4o", help="Translation model (Azure: deployment name)."),
+    translator_azure: bool = typer.Option(False, help="Use Azure OpenAI (AZURE_OPENAI_* variables)."),
+    translations: list[Path] = typer.Option([], help="JSONL of translations made elsewhere (repeatable)."),
+    translation_cache: Optional[Path] = typer.Option(None, help="Translation cache file (default: the translator's own)."),
+) -> None:
+    """Write clean and perturbed variants of a suite as parquet data sets, plus manifest.json."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from robustbench_mllm.runners.generate.plan import GenerateConfig, output_root, parse_severities
+    from robustbench_mllm.runners.generate.run import run_generate
+
+    choices = {"engine": (engine, ("fast", "reference")), "image-format": (image_format, ("png", "jpeg")),
+               "on-error": (on_error, ("fail", "skip"))}
+    for option, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise typer.BadParameter(f"--{option} {value!r}: choose one of {', '.join(allowed)}")
+    config = GenerateConfig(
+        suite=suite, source=source, images=images, severities=parse_severities(severity),
+        perturbations=perturbations, engine=engine, seed=seed, limit=limit,  # type: ignore[arg-type]
+        image_format=image_format, quality=quality, on_error=on_error,  # type: ignore[arg-type]
+        allow_nonstandard=allow_nonstandard,
+    )
+    root = output_root(out, suite)
+    hook = _translation_hook(translator_base_url, translator_model, translator_azure, translations, translation_cache)
+    with Progress(TextColumn("variants"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        def start(total: int) -> Callable[[int], None]:
+            task = bar.add_task("variants", total=total)
+            return lambda n: bar.advance(task, n)
+
+        summary = run_generate(config, root, num_proc=num_proc, text_hook=hook, progress=start)
+    console.print(_summary(summary))
+    if any("translate_" in r.variant for r in summary.written):
+        _print_translation_usage()
+    if summary.failures:
+        console.print(f"[yellow]{len(summary.failures)} item(s) skipped for bad images: {root / 'failures.jsonl'}")

@@ -1,0 +1,99 @@
+"""The ``robust-mllm judge`` command (light at import time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from robustbench_mllm.cli.common import console
+from robustbench_mllm.store.layout import RESULTS
+
+CATEGORY_ORDER = ("conv", "detail", "complex")  # LLaVA-Bench's order; others follow alphabetically
+
+
+def _summary_tables(payload: dict[str, Any]) -> list[Table]:
+    tables = []
+    for dataset, variants in payload["datasets"].items():
+        found = {g for v in variants.values() for g in v["mean_over_runs"]} - {"overall"}
+        groups = [g for g in CATEGORY_ORDER if g in found] + sorted(found - set(CATEGORY_ORDER))
+        table = Table(title=f"Relative preference: {dataset} (mean of {payload['runs']} runs)")
+        for column in ("variant", *groups, "overall", "failed"):
+            table.add_column(column, justify="left" if column == "variant" else "right")
+        for variant in sorted(variants, key=lambda name: (name != "clean", name)):
+            means = variants[variant]["mean_over_runs"]
+            cells = [
+                "-" if means.get(g, {}).get("score") is None else f"{means[g]['score']:.1f}"
+                for g in (*groups, "overall")
+            ]
+            table.add_row(variant, *cells, str(means["overall"]["n_failed"]))
+        tables.append(table)
+    return tables
+
+
+def judge(
+    run_dir: Path = typer.Argument(..., help="Run folder written by `robust-mllm evaluate`."),
+    judge_model: Optional[str] = typer.Option(
+        None, help="Judge model (default gpt-4o); for Azure the deployment name (default $AZURE_OPENAI_DEPLOYMENT)."
+    ),
+    base_url: Optional[str] = typer.Option(
+        None, help="OpenAI-compatible server (vLLM, SGLang...); with --azure, the resource endpoint."
+    ),
+    azure: bool = typer.Option(
+        False, help="Azure OpenAI: endpoint, API version and deployment default to $AZURE_OPENAI_ENDPOINT, "
+        "$OPENAI_API_VERSION (or $AZURE_OPENAI_API_VERSION) and $AZURE_OPENAI_DEPLOYMENT."
+    ),
+    api_version: Optional[str] = typer.Option(None, help="Azure API version."),
+    api_key_env: Optional[str] = typer.Option(
+        None, help="Variable holding the key [OPENAI_API_KEY; AZURE_OPENAI_API_KEY with --azure]."
+    ),
+    runs: int = typer.Option(3, min=1, help="Judge runs averaged (the paper uses 3)."),
+    temperature: float = typer.Option(0.0, help="Judge temperature (Vittle 0, LLaVA 0.2)."),
+    rules: Optional[Path] = typer.Option(None, help="LLaVA's official rule.json, for exact reproduction."),
+    concurrency: int = typer.Option(16, min=1, help="Requests in flight."),
+    max_retries: int = typer.Option(3, min=0, help="Retries of an unparseable judge reply."),
+    timeout: float = typer.Option(
+        60.0, "--timeout", "--request-timeout", help="Seconds per request before the SDK retries it."
+    ),
+    refresh: bool = typer.Option(False, help="Ignore cached responses and ask again."),
+    data: Optional[Path] = typer.Option(None, help="Generated data dir (default: from run.json)."),
+    prices: Optional[Path] = typer.Option(None, help="Price table JSON (default: bundled prices.json)."),
+) -> None:
+    """Score open-ended answers with an LLM judge (LLaVA-Bench relative preference)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from robustbench_mllm.judges.prompts import load_rules, own_prompt
+    from robustbench_mllm.llm.settings import ChatEndpoint, chat_model
+    from robustbench_mllm.runners.judge import JudgeConfig, run_judge
+
+    columns = (TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    endpoint = ChatEndpoint(
+        model=chat_model(judge_model, azure), base_url=base_url, azure=azure, api_version=api_version,
+        api_key_env=api_key_env, concurrency=concurrency, timeout_s=timeout,
+    ).with_environment()
+    endpoint.api_key()  # fail before reading any data when no key is configured
+    config = JudgeConfig(
+        run_dir=run_dir, endpoint=endpoint, prompt=load_rules(rules) if rules else own_prompt(),
+        runs=runs, temperature=temperature, max_retries=max_retries, refresh=refresh,
+        data=data, prices=prices,
+    )
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("judge", total=None)
+        payload = run_judge(
+            config,
+            on_planned=lambda total: progress.update(bar, total=total),
+            on_judgment=lambda _: progress.advance(bar),
+        )
+    for table in _summary_tables(payload):
+        console.print(table)
+    usage, total = payload["usage"], payload["usage_total"]
+    tokens = sum(m["prompt_tokens"] + m["completion_tokens"] for m in usage["models"].values())
+    hits = sum(m["cache_hits"] for m in usage["models"].values())
+    console.print(
+        f"prompt {payload['prompt']['id']} | {payload['n_judgments']} judgments, "
+        f"{payload['n_failed']} failed (excluded) | {hits} from cache | {tokens} tokens billed, "
+        f"~${usage['estimated_cost_usd']:.4f} (run total ~${total['estimated_cost_usd']:.4f} over "
+        f"{total['invocations']} invocations) | results: {run_dir / RESULTS}"
+    )

@@ -1,0 +1,39 @@
+"""``robust-mllm list``: the registered perturbations (with per-severity parameters), models,
+sources or judges."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+from rich.table import Table
+
+from robustbench_mllm.cli.common import console
+
+
+class Listing(str, Enum):
+    perturbations = "perturbations"
+    models = "models"
+    sources = "sources"
+    judges = "judges"
+
+
+def list_registry(what: Listing = typer.Argument(..., help="Which registry to list.")) -> None:
+    """List registered perturbations (with per-severity parameters), models, sources or judges."""
+    from robustbench_mllm.registry import load_registry
+
+    registry = load_registry(what.value)
+    if what is Listing.perturbations:
+        table = Table(title="Perturbations")
+        for column in ("name", "modality", "category", "s1", "s2", "s3", "s4", "s5"):
+            table.add_column(column, overflow="fold")
+        for name, pert in registry.items():
+            table.add_row(name, pert.modality, pert.category, *(pert.params(s) for s in range(1, 6)))
+    else:
+        table = Table(title=what.value.capitalize())
+        table.add_column("name")
+        table.add_column("description", overflow="fold")
+        for name, entry in registry.items():
+            doc = (getattr(entry, "__doc__", None) or "").strip().splitlines()
+            table.add_row(name, doc[0] if doc else "")
+    console.print(table)

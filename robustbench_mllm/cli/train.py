@@ -1,0 +1,98 @@
+"""``robust-mllm train`` (and ``python -m robustbench_mllm.train``): fine-tune a HF LLaVA with the
+Vittle objective (or a baseline).
+
+Light at import time: torch/transformers load inside the command body.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from robustbench_mllm.cli.common import console, reported
+from robustbench_mllm.train.objective import OBJECTIVES
+
+
+def train(
+    base: Path = typer.Option(..., "--base", exists=True, file_okay=False, help="HF LLaVA folder to fine-tune (config.json, weights, processor)."),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="LLaVA instruction JSON (llava_v1_5_mix665k format)."),
+    images: Path | None = typer.Option(None, "--images", exists=True, file_okay=False, help="Folder the rows' 'image' paths are relative to."),
+    objective: str = typer.Option("vittle-f", "--objective", help=f"One of {', '.join(OBJECTIVES)}."),
+    out: Path = typer.Option(Path("vittle-out"), "--out", help="Output folder (checkpoints, logs, final model)."),
+    deepspeed: Path | None = typer.Option(None, "--deepspeed", help="DeepSpeed config file, or 'zero2'/'zero3' (shipped)."),
+    max_steps: int = typer.Option(-1, "--max-steps", help="Stop after N optimiser steps (default: --epochs)."),
+    epochs: float = typer.Option(1.0, "--epochs"),
+    layer: int | None = typer.Option(None, "--layer", help="Bottleneck layer for both modalities (default 24)."),
+    layer_v: int = typer.Option(24, "--layer-v"),
+    layer_t: int = typer.Option(24, "--layer-t"),
+    beta: float | None = typer.Option(None, "--beta", help="KL weight for both modalities (default 0.1)."),
+    beta_v: float = typer.Option(0.1, "--beta-v"),
+    beta_t: float = typer.Option(0.1, "--beta-t"),
+    kl_form: str = typer.Option("exact", "--kl-form", help="exact (closed form) | released (logvar/2 variant)."),
+    alpha_schedule: str = typer.Option("sigmoid", "--alpha-schedule", help="sigmoid (released) | cosine (paper text)."),
+    alpha_end: float = typer.Option(0.5, "--alpha-end"),
+    text_kl_tokens: str = typer.Option("instruction", "--text-kl-tokens", help="instruction (released) | all non-pad."),
+    compat: str = typer.Option("exact", "--compat", help="exact image-token mask | released positional split."),
+    learning_rate: float | None = typer.Option(None, "--lr", help="Default 2e-5 (2e-4 for lora)."),
+    weight_decay: float | None = typer.Option(None, "--weight-decay", help="Default 0 (0.1 for weight-decay)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Per device."),
+    grad_accum: int = typer.Option(1, "--grad-accum"),
+    max_length: int = typer.Option(2048, "--max-length"),
+    gradient_checkpointing: bool = typer.Option(True, "--gradient-checkpointing/--no-gradient-checkpointing"),
+    pad_square: bool = typer.Option(True, "--pad-to-square/--no-pad-to-square", help="Pad images to square (LLaVA-1.5)."),
+    save_steps: int = typer.Option(500, "--save-steps"),
+    seed: int = typer.Option(0, "--seed"),
+    lora_rank: int = typer.Option(128, "--lora-rank"),
+    lora_alpha: int = typer.Option(256, "--lora-alpha"),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT's last checkpoint."),
+    local_rank: int = typer.Option(-1, "--local_rank", "--local-rank", hidden=True),  # set by launchers
+) -> None:
+    """Fine-tune a LLaVA model: baseline, Vittle (F/L), weight decay or LoRA; resumable."""
+    from robustbench_mllm.train.objective import ObjectiveConfig
+    from robustbench_mllm.train.options import TrainConfig
+
+    config = TrainConfig(
+        base=base, data=data, out=out, images=images,
+        objective=ObjectiveConfig(
+            name=objective, beta_v=beta if beta is not None else beta_v,  # type: ignore[arg-type]
+            beta_t=beta if beta is not None else beta_t, kl_form=kl_form,  # type: ignore[arg-type]
+            alpha_schedule=alpha_schedule, alpha_end=alpha_end, text_kl_tokens=text_kl_tokens,  # type: ignore[arg-type]
+        ),
+        layer_v=layer if layer is not None else layer_v, layer_t=layer if layer is not None else layer_t,
+        compat=compat, deepspeed=deepspeed, epochs=epochs, max_steps=max_steps,
+        learning_rate=learning_rate, weight_decay=weight_decay, batch_size=batch_size,
+        grad_accum=grad_accum, max_length=max_length, gradient_checkpointing=gradient_checkpointing,
+        pad_square=pad_square, save_steps=save_steps, seed=seed, lora_rank=lora_rank,
+        lora_alpha=lora_alpha, resume=resume,
+    )
+    from robustbench_mllm.train.trainer import run_training
+
+    result = run_training(config)
+    _print_summary(result.summary, config.log_path())
+
+
+def _print_summary(summary: dict[str, Any], log_path: Path) -> None:
+    from robustbench_mllm.io_utils import read_jsonl
+
+    steps = [r for r in read_jsonl(log_path, tolerate_torn_tail=True) if "loss" in r] if log_path.exists() else []
+    table = Table(title=f"train: {summary['objective']}")
+    for column in ("steps", "first loss", "last loss", "last ce", "last kl_v", "last kl_t", "seconds", "resumed from"):
+        table.add_column(column)
+    first, last = (steps[0], steps[-1]) if steps else ({}, {})
+    table.add_row(
+        str(summary["steps"]), *(f"{r[k]:.4f}" if k in r else "-" for r, k in ((first, "loss"), (last, "loss"),
+                                                                        (last, "ce"), (last, "kl_v"), (last, "kl_t"))),
+        f"{summary['seconds']:.1f}", str(summary["resumed_from"] or "-"),
+    )
+    console.print(table)
+    console.print(f"model saved to {summary['options']['out']}")
+
+
+def main() -> None:
+    """``python -m robustbench_mllm.train`` (for ``accelerate launch -m`` / ``deepspeed --module``)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+    app.command()(reported(train))
+    app()

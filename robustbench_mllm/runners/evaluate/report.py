@@ -1,0 +1,37 @@
+"""Score a run folder's predictions against the generated data; write results.json; print a table.
+
+Shared by ``evaluate`` and ``merge``. Every ``RUN/predictions/<dataset>/<variant>.jsonl`` whose
+variant exists in the data is scored, so the results cover all invocations that filled the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from robustbench_mllm.runners.evaluate.scoring import score_variant, task_of
+from robustbench_mllm.runners.evaluate.shard import Shard
+from robustbench_mllm.store.layout import predictions_file, variant_file
+from robustbench_mllm.store.predictions import predicted_variants, read_predictions
+from robustbench_mllm.store.results import update_results
+from robustbench_mllm.store.variants import read_labelled_items
+
+SECTION = "evaluate"
+
+
+def score_run(
+    run_dir: Path, data: Path, limit: int | None, shard: Shard, info: dict[str, Any]
+) -> dict[str, Any]:
+    """Metrics per dataset per variant, written to results.json section ``evaluate``."""
+    datasets: dict[str, dict[str, Any]] = {}
+    for dataset, variant in predicted_variants(run_dir):
+        if not variant_file(data, dataset, variant).is_file():
+            continue  # a variant of other data; run.json pins the manifest, so this is stale output
+        items = read_labelled_items(data, dataset, variant)
+        items = [i for i in (items[:limit] if limit is not None else items) if shard.selects(i)]
+        answers = {k: p.answer for k, p in read_predictions(predictions_file(run_dir, dataset, variant)).items()}
+        task = task_of(items, f"{data}/{dataset}/{variant}")
+        datasets.setdefault(dataset, {})[variant] = score_variant(items, answers, task)
+    payload = {"run": info, "datasets": datasets}
+    update_results(run_dir, SECTION, payload)
+    return payload

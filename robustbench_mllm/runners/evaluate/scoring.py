@@ -1,0 +1,69 @@
+"""What kind of task a variant is, the prompt each item gets, and the judge-free metrics.
+
+The task follows from the labels: all "yes"/"no" -> ``yes_no`` (POPE, MME); all single option
+letters -> ``multiple_choice`` (ScienceQA, MMMU, MMStar); all empty -> ``open_ended`` (LB-COCO,
+scored later by the judge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.metrics.closed_form import multiple_choice_prompt, multiple_choice_report
+from robustbench_mllm.metrics.pope import yes_no_report
+from robustbench_mllm.records import Item, Task
+
+# LLaVA's evaluation scripts cap short answers at 128 new tokens; open-ended answers at 1024
+DEFAULT_MAX_NEW_TOKENS: dict[Task, int] = {"yes_no": 128, "multiple_choice": 128, "open_ended": 1024}
+
+
+def task_of(items: Sequence[Item], where: str) -> Task:
+    labels = {item.label.strip() for item in items}
+    if not labels or labels == {""}:
+        return "open_ended"
+    if {label.lower() for label in labels} <= {"yes", "no"}:
+        return "yes_no"
+    if all(len(label) == 1 and label.isalpha() for label in labels):
+        return "multiple_choice"
+    odd = sorted(labels)[:5]
+    raise DataFormatError(
+        f"{where}: labels mix task types ({odd}); expected all yes/no, all option letters, or all empty"
+    )
+
+
+def prompt_for(item: Item, task: Task) -> str:
+    if task == "multiple_choice":
+        return multiple_choice_prompt(item.question, item.choices)
+    return item.question
+
+
+def score_variant(items: Sequence[Item], answers: Mapping[str, str], task: Task) -> dict[str, Any]:
+    """Metrics over the items that have an answer; ``complete`` says whether all of them do."""
+    answered = [item for item in items if item.id in answers]
+    summary: dict[str, Any] = {
+        "task": task, "items": len(items), "answered": len(answered),
+        "complete": len(answered) == len(items),
+    }
+    if task == "yes_no":
+        rows = [(item.split, item.label, answers[item.id]) for item in answered]
+        summary["metrics"] = {"llava": yes_no_report(rows, "llava"), "strict": yes_no_report(rows, "strict")}
+    elif task == "multiple_choice":
+        summary["metrics"] = multiple_choice_report(
+            (item.label, answers[item.id], item.choices) for item in answered
+        )
+    else:
+        summary["metrics"] = {"empty_answers": sum(not answers[item.id].strip() for item in answered)}
+    return summary
+
+
+def headline(summary: Mapping[str, Any]) -> str:
+    """One number for the summary table."""
+    metrics = summary["metrics"]
+    if summary["task"] == "yes_no":
+        mean = metrics["llava"].get("mean")
+        return f"acc {mean['accuracy']:.4f}  F1 {mean['f1']:.4f}" if mean else "-"
+    if summary["task"] == "multiple_choice":
+        return f"acc {metrics['accuracy']:.4f}"
+    return f"{summary['answered']} answers (judge scores them)"
