@@ -7,7 +7,7 @@ rows showing one image share one ``bytes`` object.
 
   before: the previous writer (a row group per 64 rows, default 1 MiB dictionary page limit) and
           reader (``pq.read_table(...).to_pylist()``, one bytes copy per row)
-  after:  ``generate_writer.write_rows`` and ``dataset_schema.read_variant`` / ``iter_variant``
+  after:  ``store.variant_writer.write_rows`` and ``store.variants.read_variant`` / ``iter_variant``
 
 Each phase runs in its own process, so peak memory is that process's max RSS (Arrow's buffers
 included); "idle" is the same process with the imports done and the input made, doing nothing.

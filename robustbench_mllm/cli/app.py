@@ -4,6 +4,8 @@ libraries (torch, transformers, datasets) only inside their bodies, so ``--help`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 from rich.console import Console
 
@@ -47,7 +49,7 @@ def main(
     """Robustness benchmark suite and perturbation generator for multimodal LLMs."""
 
 
-COMMANDS = {
+COMMANDS: dict[str, Callable[..., None]] = {
     "list": list_command.list_registry,
     "generate": generate.generate,
     "gallery": gallery.gallery,

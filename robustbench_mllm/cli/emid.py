@@ -69,7 +69,7 @@ def emid(
     config = EmidConfig(
         run_dir=run_dir, data=data, estimator=estimator, train_on=tuple(train_on or ()),
         datasets=split_names(datasets),
-        image_encoder=image_encoder, text_encoder=text_encoder, image_pooling=image_pooling,
+        image_encoder=image_encoder, text_encoder=text_encoder, image_pooling=image_pooling,  # type: ignore[arg-type]
         text_pooling=text_pooling, jsd_kind=jsd_kind, permutations=permutations, seed=seed,  # type: ignore[arg-type]
         entropy_scale=entropy_scale, batch_size=batch_size, device=resolve_device(device),
         training=ClubTraining(seed=seed, max_steps=club_max_steps),

@@ -62,7 +62,7 @@ def train(
             alpha_schedule=alpha_schedule, alpha_end=alpha_end, text_kl_tokens=text_kl_tokens,  # type: ignore[arg-type]
         ),
         layer_v=layer if layer is not None else layer_v, layer_t=layer if layer is not None else layer_t,
-        compat=compat, deepspeed=deepspeed, epochs=epochs, max_steps=max_steps,
+        compat=compat, deepspeed=deepspeed, epochs=epochs, max_steps=max_steps,  # type: ignore[arg-type]
         learning_rate=learning_rate, weight_decay=weight_decay, batch_size=batch_size,
         grad_accum=grad_accum, max_length=max_length, gradient_checkpointing=gradient_checkpointing,
         pad_square=pad_square, save_steps=save_steps, seed=seed, lora_rank=lora_rank,

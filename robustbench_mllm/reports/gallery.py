@@ -44,10 +44,10 @@ def collect_grid(data: Path, item_id: str, dataset: Optional[str] = None) -> Gri
             raise ConfigError(f"{data}: no data set {name!r}; present: {', '.join(sorted(present))}")
         cells: dict[tuple[str, int], Cell] = {}
         for variant in present[name]:
-            rows = read_columns(variant_file(data, name, variant), ["id", "image", "question"], item_id=item_id)
-            if not rows:
+            found = read_columns(variant_file(data, name, variant), ["id", "image", "question"], item_id=item_id)
+            if not found:
                 continue
-            row = rows[0]
+            row = found[0]
             spec = VariantSpec.parse(variant)
             cells[(spec.perturbation, spec.severity if spec.visual or spec.text else 0)] = Cell(
                 variant, row["image"]["bytes"], row["question"]

@@ -111,7 +111,7 @@ def plan(config: EvaluateConfig) -> list[VariantWork]:
 
 def check_run_info(config: EvaluateConfig, adapter_name: str, manifest: str) -> dict[str, Any]:
     """The run.json content for this invocation; refuses a run folder made with other settings."""
-    info = {
+    info: dict[str, Any] = {
         "model": config.model,
         "adapter_name": adapter_name,
         "data": str(Path(config.data).resolve()),

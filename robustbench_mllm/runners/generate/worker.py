@@ -18,8 +18,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from robustbench_mllm.imaging import ImageFormat
 from robustbench_mllm.records import Item, VariantSpec
 from robustbench_mllm.runners.generate.decoded import load_array
+from robustbench_mllm.runners.generate.plan import Engine
 from robustbench_mllm.runners.generate.texts import TextKey
 from robustbench_mllm.seeding import make_rng
 from robustbench_mllm.store.layout import VARIANT_FILE, variant_dir
@@ -37,9 +39,9 @@ class WorkUnit:
     texts: dict[TextKey, list[str]]
     arrays: dict[str, Path]  # image id -> decoded array file
     out_dir: Path
-    engine: str
+    engine: Engine
     seed: int
-    image_format: str
+    image_format: ImageFormat
     quality: int
     image_ext: str
 
@@ -109,7 +111,7 @@ def run_unit(unit: WorkUnit) -> list[VariantResult]:
 
 def make_units(
     dataset: str, items: Sequence[Item], specs: Sequence[VariantSpec], texts: dict[TextKey, list[str]],
-    arrays: dict[str, Path], out_dir: Path, engine: str, seed: int, image_format: str, quality: int,
+    arrays: dict[str, Path], out_dir: Path, engine: Engine, seed: int, image_format: ImageFormat, quality: int,
     image_ext: str,
 ) -> list[WorkUnit]:
     """Group ``specs`` by image treatment, in first-seen order."""
