@@ -45,13 +45,23 @@ def read_json(path: Path) -> Any:
         raise DataFormatError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
 
 
+def jsonl_line(record: dict[str, Any], *, ensure_ascii: bool = False) -> str:
+    """One JSONL line (keys sorted, newline included): the same record always gives the same bytes."""
+    return json.dumps(record, ensure_ascii=ensure_ascii, sort_keys=True) + "\n"
+
+
+def atomic_write_jsonl(path: Path, records: Iterable[dict[str, Any]], *, ensure_ascii: bool = False) -> None:
+    """A whole JSONL file, written atomically (``atomic_write_bytes``)."""
+    atomic_write_text(path, "".join(jsonl_line(r, ensure_ascii=ensure_ascii) for r in records))
+
+
 def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Append records as JSON lines, flushed and fsynced so a kill -9 loses at most a partial line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            handle.write(jsonl_line(record))
         handle.flush()
         os.fsync(handle.fileno())
 

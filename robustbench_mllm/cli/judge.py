@@ -10,6 +10,7 @@ from rich.table import Table
 
 from robustbench_mllm.cli.common import console
 from robustbench_mllm.store.layout import RESULTS
+from robustbench_mllm.store.variants import variant_order
 
 CATEGORY_ORDER = ("conv", "detail", "complex")  # LLaVA-Bench's order; others follow alphabetically
 
@@ -22,7 +23,7 @@ def _summary_tables(payload: dict[str, Any]) -> list[Table]:
         table = Table(title=f"Relative preference: {dataset} (mean of {payload['runs']} runs)")
         for column in ("variant", *groups, "overall", "failed"):
             table.add_column(column, justify="left" if column == "variant" else "right")
-        for variant in sorted(variants, key=lambda name: (name != "clean", name)):
+        for variant in sorted(variants, key=variant_order):
             means = variants[variant]["mean_over_runs"]
             cells = [
                 "-" if means.get(g, {}).get("score") is None else f"{means[g]['score']:.1f}"

@@ -36,7 +36,7 @@ from robustbench_mllm.metrics.emid import VariantEmbeddings, emid_report, traini
 from robustbench_mllm.metrics.jsd import JSDKind
 from robustbench_mllm.records import Item, is_open_ended
 from robustbench_mllm.store.layout import embeddings_dir, estimator_dir, predictions_dir, predictions_file, variant_file
-from robustbench_mllm.store.predictions import predicted_datasets, read_predictions
+from robustbench_mllm.store.predictions import predicted_datasets, read_answers
 from robustbench_mllm.store.results import update_results
 from robustbench_mllm.store.run_info import data_folder
 from robustbench_mllm.store.variants import load_items
@@ -91,7 +91,7 @@ def embed_variant(run_dir: Path, data: Path, dataset: str, variant: str, items: 
                   reference_field: str, embedders: Embedders) -> VariantEmbeddings:
     """The answered ``items`` of one variant, embedded (in the generated file's item order), each
     against its ``reference_field`` (``reference_answer``, or ``label`` for a named yes/no set)."""
-    answers = read_predictions(predictions_file(run_dir, dataset, variant))
+    answers = read_answers(run_dir, dataset, variant)
     answered = [item for item in items if item.id in answers]
     where = variant_file(data, dataset, variant)
     references = []
@@ -107,7 +107,7 @@ def embed_variant(run_dir: Path, data: Path, dataset: str, variant: str, items: 
         ids=tuple(item.id for item in answered),
         image=embedders.image.embed([image_bytes(item.image, f"{where}: item {item.id!r}") for item in answered]),
         question=text.embed([item.question.encode("utf-8") for item in answered]),
-        answer=text.embed([answers[item.id].answer.encode("utf-8") for item in answered]),
+        answer=text.embed([answers[item.id].encode("utf-8") for item in answered]),
         reference=text.embed([r.encode("utf-8") for r in references]),
     )
 

@@ -4,13 +4,12 @@ the crash-safe state)."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.io_utils import atomic_write_text, read_jsonl, require_field
+from robustbench_mllm.io_utils import atomic_write_jsonl, read_jsonl, require_field
 from robustbench_mllm.records import Judgment
 from robustbench_mllm.store.layout import judgments_file
 
@@ -20,8 +19,7 @@ def write_judgments(run_dir: Path, judgments: Sequence[Judgment]) -> None:
     for judgment in judgments:
         groups[(judgment.dataset, judgment.variant)].append(judgment)
     for (dataset, variant), group in groups.items():
-        lines = "".join(json.dumps(j.to_dict(), sort_keys=True) + "\n" for j in group)
-        atomic_write_text(judgments_file(run_dir, dataset, variant), lines)
+        atomic_write_jsonl(judgments_file(run_dir, dataset, variant), (j.to_dict() for j in group), ensure_ascii=True)
 
 
 def judgments_of(run_dir: Path, dataset: str, variant: str) -> list[dict[str, Any]]:

@@ -9,14 +9,13 @@ adds its variants to it (``add_imported_variants``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from robustbench_mllm import __version__
 from robustbench_mllm.errors import DataFormatError, MissingResourceError
-from robustbench_mllm.io_utils import atomic_write_json, atomic_write_text, read_json, sha256_file
+from robustbench_mllm.io_utils import atomic_write_json, atomic_write_jsonl, read_json, sha256_file
 from robustbench_mllm.records import SourceInfo, VariantSpec
 from robustbench_mllm.store.layout import FAILURES, MANIFEST, variant_file
 from robustbench_mllm.store.variants import list_variants, row_count
@@ -41,17 +40,24 @@ def check_resumable(out: Path, identity: dict[str, Any]) -> None:
 def write_failures(out: Path, failures: Sequence[dict[str, Any]]) -> None:
     """All failures of this generation, sorted, written whole (a rerun writes the same bytes)."""
     ordered = sorted(failures, key=lambda f: (f["dataset"], f["image_id"], f["item_id"]))
-    lines = "".join(json.dumps(f, ensure_ascii=False, sort_keys=True) + "\n" for f in ordered)
-    atomic_write_text(Path(out) / FAILURES, lines)
+    atomic_write_jsonl(Path(out) / FAILURES, ordered)
+
+
+def _file_entry(out: Path, dataset: str, variant: str, sha256: str | None = None) -> dict[str, Any]:
+    """Where a variant file is, its row count and its sha256 (hashed here unless known)."""
+    path = variant_file(out, dataset, variant)
+    return {"file": path.relative_to(out).as_posix(), "rows": row_count(path), "sha256": sha256 or sha256_file(path)}
+
+
+def _header(complete: bool, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"manifest_version": MANIFEST_VERSION, "tool": "robust-mllm", "tool_version": __version__,
+            "complete": complete, "parameters": parameters}
 
 
 def _variant_entry(out: Path, dataset: str, variant: str, seed: int, sha256: str | None) -> dict[str, Any]:
-    path = variant_file(out, dataset, variant)
     spec = VariantSpec.parse(variant, seed=seed)
     return {
-        "file": path.relative_to(out).as_posix(),
-        "rows": row_count(path),
-        "sha256": sha256 or sha256_file(path),
+        **_file_entry(out, dataset, variant, sha256),
         "modality": spec.modality,
         "perturbation": spec.perturbation,
         "severity": 0 if spec.modality == "clean" else spec.severity,
@@ -81,14 +87,7 @@ def build_manifest(
         }
         for info in infos
     }
-    manifest: dict[str, Any] = {
-        "manifest_version": MANIFEST_VERSION,
-        "tool": "robust-mllm",
-        "tool_version": __version__,
-        "complete": complete,
-        "parameters": identity,
-        "datasets": datasets,
-    }
+    manifest = {**_header(complete, identity), "datasets": datasets}
     failures = out / FAILURES
     if complete and failures.is_file():
         count = sum(1 for line in failures.read_text(encoding="utf-8").splitlines() if line.strip())
@@ -100,10 +99,15 @@ def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     atomic_write_json(Path(out) / MANIFEST, manifest)
 
 
-def read_manifest(data: Path) -> dict[str, Any]:
+def _existing_manifest(data: Path) -> Path:
     path = Path(data) / MANIFEST
     if not path.is_file():
         raise MissingResourceError(f"{path}: missing (is {data} a `robust-mllm generate` output?)")
+    return path
+
+
+def read_manifest(data: Path) -> dict[str, Any]:
+    path = _existing_manifest(data)
     manifest = read_json(path)
     if not isinstance(manifest, dict):
         raise DataFormatError(f"{path}: expected a JSON object")
@@ -113,10 +117,7 @@ def read_manifest(data: Path) -> dict[str, Any]:
 def manifest_sha256(data: Path) -> str:
     """sha256 of ``manifest.json``: it lists the sha256 of every data file, so this one hash pins
     the whole generated data set (run.json records it)."""
-    path = Path(data) / MANIFEST
-    if not path.is_file():
-        raise MissingResourceError(f"{path}: missing (is {data} a `robust-mllm generate` output?)")
-    return sha256_file(path)
+    return sha256_file(_existing_manifest(data))
 
 
 def add_imported_variants(out: Path, source: str, entries: Sequence[tuple[str, str, dict[str, Any]]],
@@ -125,10 +126,7 @@ def add_imported_variants(out: Path, source: str, entries: Sequence[tuple[str, s
     variant files already in place) in ``out``'s manifest, in the generate command's layout;
     entries of an earlier import into ``out`` stay. ``homepage``: dataset -> its page."""
     path = Path(out) / MANIFEST
-    manifest: dict[str, Any] = read_json(path) if path.is_file() else {
-        "manifest_version": MANIFEST_VERSION, "tool": "robust-mllm", "tool_version": __version__,
-        "complete": True, "parameters": {"imported": []}, "datasets": {},
-    }
+    manifest: dict[str, Any] = read_json(path) if path.is_file() else {**_header(True, {"imported": []}), "datasets": {}}
     manifest["parameters"].setdefault("imported", [])
     if source not in manifest["parameters"]["imported"]:
         manifest["parameters"]["imported"] = sorted([*manifest["parameters"]["imported"], source])
@@ -137,11 +135,7 @@ def add_imported_variants(out: Path, source: str, entries: Sequence[tuple[str, s
             "task": "open_ended", "license": "see the data set card", "citation": "",
             "homepage": homepage[dataset], "items": 0, "variants": {},
         })
-        file = variant_file(out, dataset, variant)
-        rows = row_count(file)
-        entry["variants"][variant] = {
-            "file": file.relative_to(out).as_posix(), "rows": rows, "sha256": sha256_file(file), **extra,
-        }
+        entry["variants"][variant] = {**_file_entry(out, dataset, variant), **extra}
         if variant == "clean":
-            entry["items"] = rows
+            entry["items"] = entry["variants"][variant]["rows"]
     atomic_write_json(path, manifest)

@@ -9,16 +9,15 @@ an id wins, everywhere (it is the answer ``evaluate`` kept when it resumed).
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from robustbench_mllm.errors import DataFormatError
-from robustbench_mllm.io_utils import append_jsonl, atomic_write_text, read_jsonl, require_field
+from robustbench_mllm.io_utils import append_jsonl, atomic_write_jsonl, read_jsonl, require_field
 from robustbench_mllm.records import Prediction
 from robustbench_mllm.store.layout import predictions_dir, predictions_file
-from robustbench_mllm.store.variants import file_version
+from robustbench_mllm.store.variants import file_version, variant_order
 
 
 def repair_torn_tail(path: Path) -> None:
@@ -74,8 +73,7 @@ def append_predictions(path: Path, predictions: Iterable[Prediction]) -> None:
 
 def write_predictions(path: Path, predictions: Iterable[Prediction]) -> None:
     """Write a whole prediction file atomically (``merge``)."""
-    lines = "".join(json.dumps(p.to_dict(), ensure_ascii=False, sort_keys=True) + "\n" for p in predictions)
-    atomic_write_text(path, lines)
+    atomic_write_jsonl(path, (p.to_dict() for p in predictions))
 
 
 def predicted_variants(run_dir: Path) -> list[tuple[str, str]]:
@@ -91,7 +89,7 @@ def predicted_datasets(run_dir: Path) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {}
     for dataset, variant in predicted_variants(run_dir):
         found.setdefault(dataset, []).append(variant)
-    return {d: tuple(sorted(vs, key=lambda v: (v != "clean", v))) for d, vs in found.items()}
+    return {d: tuple(sorted(vs, key=variant_order)) for d, vs in found.items()}
 
 
 def has_predictions(run_dir: Path) -> bool:

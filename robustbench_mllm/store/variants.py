@@ -81,7 +81,7 @@ def iter_variant(path: Path, batch_size: int) -> Iterator[list[Item]]:
         yield pending
 
 
-def _variant_order(name: str) -> tuple[int, str]:
+def variant_order(name: str) -> tuple[int, str]:
     """``clean`` first, then alphabetical: a stable order for tables and loops."""
     return (0 if name == "clean" else 1, name)
 
@@ -99,7 +99,7 @@ def list_variants(generated_dir: Path) -> dict[str, list[str]]:
             if v.is_dir() and not v.name.startswith(".") and (v / VARIANT_FILE).is_file()
         ]
         if variants:
-            found[dataset_dir.name] = sorted(variants, key=_variant_order)
+            found[dataset_dir.name] = sorted(variants, key=variant_order)
     return found
 
 

@@ -15,7 +15,6 @@ kl_v, kl_t, alpha, learning_rate), ``train_summary.json``, ``checkpoints/checkpo
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from robustbench_mllm.io_utils import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from robustbench_mllm.io_utils import append_jsonl, atomic_write_json, atomic_write_jsonl, read_jsonl
 from robustbench_mllm.models.preprocessing import save_image_preprocessing
 from robustbench_mllm.train.data import InstructionDataset, collate
 from robustbench_mllm.train.model_setup import TrainableModel, build_trainable_model, exportable_model
@@ -155,7 +154,7 @@ def _keep_log_until(path: Path, step: int) -> None:
     if not path.exists():
         return
     kept = [r for r in read_jsonl(path, tolerate_torn_tail=True) if int(r.get("step", 0)) <= step]
-    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    atomic_write_jsonl(path, kept, ensure_ascii=True)
 
 
 @dataclass(frozen=True)

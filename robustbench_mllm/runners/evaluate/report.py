@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_mllm.runners.evaluate.scoring import score_variant, task_of
-from robustbench_mllm.runners.evaluate.shard import Shard
-from robustbench_mllm.store.layout import predictions_file, variant_file
-from robustbench_mllm.store.predictions import predicted_variants, read_predictions
+from robustbench_mllm.runners.evaluate.shard import Shard, select_items
+from robustbench_mllm.store.layout import variant_file
+from robustbench_mllm.store.predictions import predicted_variants, read_answers
 from robustbench_mllm.store.results import update_results
 from robustbench_mllm.store.variants import read_labelled_items
 
@@ -28,8 +28,8 @@ def score_run(
         if not variant_file(data, dataset, variant).is_file():
             continue  # a variant of other data; run.json pins the manifest, so this is stale output
         items = read_labelled_items(data, dataset, variant)
-        items = [i for i in (items[:limit] if limit is not None else items) if shard.selects(i)]
-        answers = {k: p.answer for k, p in read_predictions(predictions_file(run_dir, dataset, variant)).items()}
+        items = list(select_items(items, limit, shard))
+        answers = read_answers(run_dir, dataset, variant)
         task = task_of(items, f"{data}/{dataset}/{variant}")
         datasets.setdefault(dataset, {})[variant] = score_variant(items, answers, task)
     payload = {"run": info, "datasets": datasets}

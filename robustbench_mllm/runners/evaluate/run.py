@@ -10,7 +10,6 @@ mixing answers. ``results.json`` gets the judge-free metrics in its ``evaluate``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from robustbench_mllm.models.options import LoadOptions
 from robustbench_mllm.records import Item, Prediction, Task
 from robustbench_mllm.runners.evaluate.report import score_run
 from robustbench_mllm.runners.evaluate.scoring import DEFAULT_MAX_NEW_TOKENS, prompt_for, task_of
-from robustbench_mllm.runners.evaluate.shard import Shard
+from robustbench_mllm.runners.evaluate.shard import Shard, select_items
 from robustbench_mllm.store.layout import RUN_INFO, predictions_file
 from robustbench_mllm.store.locking import folder_lock
 from robustbench_mllm.store.manifest import manifest_sha256
@@ -78,11 +77,6 @@ class EvaluateOutcome:
     failed: int = 0  # items left without an answer (a rerun retries them)
     errors: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
-
-
-def select_items(items: Sequence[Item], limit: int | None, shard: Shard) -> tuple[Item, ...]:
-    limited = items[:limit] if limit is not None else items
-    return tuple(item for item in limited if shard.selects(item))
 
 
 def plan(config: EvaluateConfig) -> list[VariantWork]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from robustbench_mllm.errors import ConfigError
@@ -34,3 +35,9 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+def select_items(items: Sequence[Item], limit: int | None, shard: Shard) -> tuple[Item, ...]:
+    """The first ``limit`` items (all when None) that belong to ``shard``."""
+    limited = items[:limit] if limit is not None else items
+    return tuple(item for item in limited if shard.selects(item))
