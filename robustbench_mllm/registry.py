@@ -84,6 +84,7 @@ _REGISTRIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ),
     ),
     "judges": ("robustbench_mllm.judges", "judge_registry", ()),
+    "protocols": ("robustbench_mllm.protocols", "protocol_registry", ()),
 }
 
 

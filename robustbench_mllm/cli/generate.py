@@ -57,6 +57,8 @@ def _summary(summary: GenerateSummary) -> Table:
 def generate(
     suite: str = typer.Option("sample", help="sample | lbcoco | pope | lbwild | lbwilder | wvbench | scienceqa_img | "
                               "mmmu | mme | mmstar"),
+    protocol: str = typer.Option("vittle", help="Benchmark recipe: vittle (the paper's, default) | canonical. "
+                                 "See `robust-mllm list protocols`."),
     source: Optional[str] = typer.Option(None, help="Folder with the suite's files, a Hub id, or a local copy of one."),
     images: Optional[str] = typer.Option(None, help="COCO val2014 image folder (with local lbcoco/pope files)."),
     severity: str = typer.Option("3", help="Severity 1-5, or a list like 1,3,5."),
@@ -82,6 +84,7 @@ def generate(
     """Write clean and perturbed variants of a suite as parquet data sets, plus manifest.json."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from robustbench_mllm.protocols import get_protocol
     from robustbench_mllm.runners.generate.plan import GenerateConfig, output_root, parse_severities
     from robustbench_mllm.runners.generate.run import run_generate
 
@@ -91,7 +94,7 @@ def generate(
         if value not in allowed:
             raise typer.BadParameter(f"--{option} {value!r}: choose one of {', '.join(allowed)}")
     config = GenerateConfig(
-        suite=suite, source=source, images=images, severities=parse_severities(severity),
+        suite=suite, protocol=get_protocol(protocol).name, source=source, images=images, severities=parse_severities(severity),
         perturbations=perturbations, engine=engine, seed=seed, limit=limit,  # type: ignore[arg-type]
         image_format=image_format, quality=quality, on_error=on_error,  # type: ignore[arg-type]
         allow_nonstandard=allow_nonstandard,

@@ -16,6 +16,7 @@ class Listing(str, Enum):
     models = "models"
     sources = "sources"
     judges = "judges"
+    protocols = "protocols"
 
 
 def list_registry(what: Listing = typer.Argument(..., help="Which registry to list.")) -> None:
@@ -23,7 +24,17 @@ def list_registry(what: Listing = typer.Argument(..., help="Which registry to li
     from robustbench_mllm.registry import load_registry
 
     registry = load_registry(what.value)
-    if what is Listing.perturbations:
+    if what is Listing.protocols:
+        table = Table(title="Protocols (default: vittle)")
+        table.add_column("setting")
+        names = registry.names()[::-1]  # vittle first
+        for name in names:
+            table.add_column(name, overflow="fold")
+        records = [registry.get(name).record() for name in names]
+        for field in records[0]:
+            if field != "name":
+                table.add_row(field, *(repr(r[field]) if field.endswith("suffix") else str(r[field]) for r in records))
+    elif what is Listing.perturbations:
         table = Table(title="Perturbations")
         for column in ("name", "modality", "category", "s1", "s2", "s3", "s4", "s5"):
             table.add_column(column, overflow="fold")

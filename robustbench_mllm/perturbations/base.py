@@ -39,17 +39,35 @@ class Perturbation:
 
 
 perturbation_registry: Registry[Perturbation] = Registry("perturbation")
+# protocol name -> its own implementations of some perturbations (the others are shared)
+protocol_overrides: dict[str, Registry[Perturbation]] = {}
 
 
-def register_perturbation(name: str) -> Callable[[type[Perturbation]], type[Perturbation]]:
-    """Class decorator: instantiates the class once and registers the instance under ``name``."""
+def register_perturbation(
+    name: str, protocol: str | None = None
+) -> Callable[[type[Perturbation]], type[Perturbation]]:
+    """Class decorator: instantiates the class once and registers the instance under ``name``.
+
+    With ``protocol``, the class is that protocol's implementation of ``name`` (``name`` must
+    also have a shared implementation, which every other protocol uses)."""
 
     def decorator(cls: type[Perturbation]) -> type[Perturbation]:
         cls.name = name
-        perturbation_registry.register(name)(cls())
+        if protocol is None:
+            perturbation_registry.register(name)(cls())
+        else:
+            registry = protocol_overrides.setdefault(protocol, Registry(f"{protocol} perturbation"))
+            registry.register(name)(cls())
         return cls
 
     return decorator
+
+
+def perturbation_for(name: str, protocol: str) -> Perturbation:
+    """The implementation of ``name`` that ``protocol`` runs (call after ``load_registry``)."""
+    shared = perturbation_registry.get(name)  # unknown names fail here, with a did-you-mean
+    overrides = protocol_overrides.get(protocol)
+    return overrides.get(name) if overrides is not None and name in overrides else shared
 
 
 def check_severity(severity: int) -> int:

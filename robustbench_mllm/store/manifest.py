@@ -23,6 +23,16 @@ from robustbench_mllm.store.variants import list_variants, row_count
 MANIFEST_VERSION = 1
 
 
+def recorded_protocol(data: Path) -> str | None:
+    """The protocol ``generate`` recorded for the folder ``data`` (None: no manifest, or one
+    written before protocols existed, which is ``canonical``'s behaviour)."""
+    path = Path(data) / MANIFEST
+    if not path.is_file():
+        return None
+    parameters = read_json(path).get("parameters") or {}
+    return parameters.get("protocol") or "canonical"
+
+
 def check_resumable(out: Path, identity: dict[str, Any]) -> None:
     """Refuse to mix generations: an existing manifest must have the same identity parameters."""
     path = Path(out) / MANIFEST

@@ -99,7 +99,7 @@ def test_units_carry_no_image_bytes(tmp_path: Path) -> None:
                   image_id=f"img{n % 2}") for n in range(4)]
     arrays = {"img0": tmp_path / "000000.npy", "img1": tmp_path / "000001.npy"}
     specs = [VariantSpec(), VariantSpec(visual="fog", severity=2)]
-    units = make_units("d", items, specs, {}, arrays, tmp_path, "fast", 0, "png", 95, "png")
+    units = make_units("d", items, specs, {}, arrays, tmp_path, "fast", "canonical", 0, "png", 95, "png")
     assert [u.visual for u in units] == [None, "fog"]
     assert all(item.image is None for unit in units for item in unit.items)
     assert [i.id for i in units[1].items] == [i.id for i in items]

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.imaging import ImageFormat
 from robustbench_mllm.perturbations.base import SEVERITIES
+from robustbench_mllm.protocols import DEFAULT_PROTOCOL
 from robustbench_mllm.records import VariantSpec
 
 JOINT_VISUAL: tuple[str, ...] = ("zoom_blur", "frost", "gaussian_noise")
@@ -29,6 +30,7 @@ class GenerateConfig:
     the ``identity`` fields; severities and perturbations may grow (only missing variants are made)."""
 
     suite: str = "sample"
+    protocol: str = DEFAULT_PROTOCOL
     source: str | None = None
     images: str | None = None
     severities: tuple[int, ...] = (3,)

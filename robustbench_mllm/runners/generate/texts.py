@@ -17,11 +17,15 @@ from robustbench_mllm.seeding import make_rng
 TextKey = tuple[str, int]  # (text perturbation, severity)
 
 
-def perturb_questions(items: Sequence[Item], name: str, severity: int, seed: int, protect_objects: bool) -> list[str]:
+def perturb_questions(
+    items: Sequence[Item], name: str, severity: int, seed: int, protect_objects: bool, protocol: str
+) -> list[str]:
+    from robustbench_mllm.perturbations.base import perturbation_for
     from robustbench_mllm.perturbations.text.protect import TextEditPerturbation, pope_object
     from robustbench_mllm.registry import load_registry
 
-    pert = load_registry("perturbations").get(name)
+    load_registry("perturbations")
+    pert = perturbation_for(name, protocol)
     questions = [item.question for item in items]
     pert.prepare(questions, severity)
     out = []
@@ -36,9 +40,9 @@ def perturb_questions(items: Sequence[Item], name: str, severity: int, seed: int
 
 
 def texts_for_variants(
-    items: Sequence[Item], specs: Sequence[VariantSpec], seed: int, protect_objects: bool
+    items: Sequence[Item], specs: Sequence[VariantSpec], seed: int, protect_objects: bool, protocol: str
 ) -> dict[TextKey, list[str]]:
     """``{(text perturbation, severity): questions}`` for the text parts of ``specs``."""
     keys = sorted({(s.text, s.severity) for s in specs if s.text})
-    return {key: perturb_questions(items, key[0], key[1], seed, protect_objects) for key in keys}
+    return {key: perturb_questions(items, key[0], key[1], seed, protect_objects, protocol) for key in keys}
 

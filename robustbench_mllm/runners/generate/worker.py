@@ -40,6 +40,7 @@ class WorkUnit:
     arrays: dict[str, Path]  # image id -> decoded array file
     out_dir: Path
     engine: Engine
+    protocol: str
     seed: int
     image_format: ImageFormat
     quality: int
@@ -62,10 +63,12 @@ class ImageCache:
     one treatment's images (POPE: 500, ~350 MB as PNG), as each image recurs in all 3 splits."""
 
     def __init__(self, unit: WorkUnit) -> None:
+        from robustbench_mllm.perturbations.base import perturbation_for
         from robustbench_mllm.registry import load_registry
 
         self.unit = unit
-        self.pert: Any = load_registry("perturbations").get(unit.visual) if unit.visual else None
+        load_registry("perturbations")
+        self.pert: Any = perturbation_for(unit.visual, unit.protocol) if unit.visual else None
         self._encoded: dict[str, bytes] = {}
 
     def get(self, item: Item) -> bytes:
@@ -111,8 +114,8 @@ def run_unit(unit: WorkUnit) -> list[VariantResult]:
 
 def make_units(
     dataset: str, items: Sequence[Item], specs: Sequence[VariantSpec], texts: dict[TextKey, list[str]],
-    arrays: dict[str, Path], out_dir: Path, engine: Engine, seed: int, image_format: ImageFormat, quality: int,
-    image_ext: str,
+    arrays: dict[str, Path], out_dir: Path, engine: Engine, protocol: str, seed: int, image_format: ImageFormat,
+    quality: int, image_ext: str,
 ) -> list[WorkUnit]:
     """Group ``specs`` by image treatment, in first-seen order."""
     # a hub source's items hold the encoded image: every unit would carry (and pickle) it
@@ -126,7 +129,7 @@ def make_units(
         units.append(WorkUnit(
             dataset=dataset, visual=visual, severity=severity, specs=tuple(group), items=light,
             texts={k: v for k, v in texts.items() if k in needed}, arrays=arrays,
-            out_dir=Path(out_dir), engine=engine,
+            out_dir=Path(out_dir), engine=engine, protocol=protocol,
             seed=seed, image_format=image_format, quality=quality, image_ext=image_ext,
         ))
     return units
