@@ -1,7 +1,7 @@
-"""Multiple-choice prompts, option-letter extraction and exact-match accuracy.
+"""Multiple-choice option-letter extraction and exact-match accuracy (the prompt is built in
+``robustbench_mllm.prompts``).
 
-The prompt lists the options as ``A. text`` lines (when the item carries ``choices``) and ends with
-LLaVA's instruction to answer with the letter. Extraction accepts the forms models actually
+Extraction accepts the forms models actually
 produce ("B", "b", "(B)", "B) cat", "The answer is (B).", "Answer: B", the option text itself) and
 refuses to read the article "A"/"a" in "A cat sits..." as option A.
 """
@@ -9,28 +9,9 @@ refuses to read the article "A"/"a" in "A cat sits..." as option A.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Iterable, Sequence
 
-from robustbench_mllm.errors import DataFormatError
-
-MC_SUFFIX = "Answer with the option's letter from the given choices directly."
-LETTERS = string.ascii_uppercase
-
-
-def option_letters(count: int) -> str:
-    if not 0 < count <= len(LETTERS):
-        raise DataFormatError(f"between 1 and {len(LETTERS)} options expected, got {count}")
-    return LETTERS[:count]
-
-
-def multiple_choice_prompt(question: str, choices: Sequence[str]) -> str:
-    """The question, its options (if given separately) and the answer-with-the-letter suffix."""
-    lines = [question.rstrip()]
-    if choices:
-        lines += [f"{letter}. {choice}" for letter, choice in zip(option_letters(len(choices)), choices)]
-    lines.append(MC_SUFFIX)
-    return "\n".join(lines)
+from robustbench_mllm.prompts import LETTERS, option_letters
 
 
 _WHOLE = re.compile(r"^\W*\(?([A-Za-z])\)?\W*$")  # "B", "b.", "(B)", "**C**"

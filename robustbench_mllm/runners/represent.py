@@ -47,6 +47,7 @@ class RepresentConfig:
     permutations: int = 20
     seed: int = 0
     device: str = "auto"
+    protocol: str | None = None  # None: the one recorded with the data
 
 
 def collect_states(config: RepresentConfig, adapter_factory: Callable[[], Any],
@@ -54,8 +55,12 @@ def collect_states(config: RepresentConfig, adapter_factory: Callable[[], Any],
     """Stored states of every variant, computing (and storing) those not on disk yet; the model is
     loaded only when something is missing."""
     from robustbench_mllm.runners.evaluate.run import decode_image
-    from robustbench_mllm.runners.evaluate.scoring import prompt_for, task_of
+    from robustbench_mllm.prompts import prompt_for
+    from robustbench_mllm.runners.evaluate.scoring import task_of
+    from robustbench_mllm.store.manifest import resolve_protocol
     from robustbench_mllm.store.variants import list_variants, load_items
+
+    protocol = resolve_protocol(config.data, config.protocol)
 
     present = list_variants(config.data)
     unknown = set(config.datasets) - set(present)
@@ -79,7 +84,7 @@ def collect_states(config: RepresentConfig, adapter_factory: Callable[[], Any],
                 rows = []
                 for start in range(0, len(items), config.batch_size):
                     chunk = items[start:start + config.batch_size]
-                    batch = [(decode_image(it, where), prompt_for(it, task)) for it in chunk]
+                    batch = [(decode_image(it, where), prompt_for(it, task, protocol)) for it in chunk]
                     rows.append(np.asarray(adapter.hidden_states(batch, config.layer), dtype=np.float32))
                     if on_items:
                         on_items(len(chunk))

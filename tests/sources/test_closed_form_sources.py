@@ -9,7 +9,9 @@ import pytest
 
 from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.registry import load_registry
-from robustbench_mllm.runners.evaluate.scoring import prompt_for, task_of
+from robustbench_mllm.prompts import prompt_for
+from robustbench_mllm.protocols import CANONICAL
+from robustbench_mllm.runners.evaluate.scoring import task_of
 from tests.fixtures.hub_copies import png, write_copy
 
 
@@ -28,7 +30,7 @@ def test_scienceqa_img(tmp_path: Path) -> None:
     assert [i.label for i in items] == ["B", "C"]
     assert items[1].question == "Context: Think about temperature.\nWhich is hotter?"
     assert task_of(items, "sqa") == "multiple_choice"
-    assert prompt_for(items[0], "multiple_choice").splitlines()[1:3] == ["A. frog", "B. whale"]
+    assert prompt_for(items[0], "multiple_choice", CANONICAL).splitlines()[1:3] == ["A. frog", "B. whale"]
 
 
 def test_mmmu_keeps_single_image_multiple_choice(tmp_path: Path) -> None:
@@ -55,7 +57,7 @@ def test_mme_is_yes_no_and_numbers_questions_per_image(tmp_path: Path) -> None:
     items = load("mme", id_or_path=path)
     assert [(i.id, i.label, i.split) for i in items] == [("existence/a.jpg#0", "yes", "existence"),
                                                          ("existence/a.jpg#1", "no", "existence")]
-    assert task_of(items, "mme") == "yes_no" and prompt_for(items[0], "yes_no") == items[0].question
+    assert task_of(items, "mme") == "yes_no" and prompt_for(items[0], "yes_no", CANONICAL) == items[0].question
 
 
 def test_mmstar_and_bad_answers(tmp_path: Path) -> None:

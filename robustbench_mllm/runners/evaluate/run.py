@@ -10,7 +10,7 @@ mixing answers. ``results.json`` gets the judge-free metrics in its ``evaluate``
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,13 @@ from robustbench_mllm.models.base import GenerationParams, ModelAdapter, Partial
 from robustbench_mllm.models.options import LoadOptions
 from robustbench_mllm.records import Item, Prediction, Task
 from robustbench_mllm.runners.evaluate.report import score_run
-from robustbench_mllm.runners.evaluate.scoring import DEFAULT_MAX_NEW_TOKENS, prompt_for, task_of
+from robustbench_mllm.prompts import prompt_for
+from robustbench_mllm.protocols import get_protocol
+from robustbench_mllm.runners.evaluate.scoring import DEFAULT_MAX_NEW_TOKENS, task_of
 from robustbench_mllm.runners.evaluate.shard import Shard, select_items
 from robustbench_mllm.store.layout import RUN_INFO, predictions_file
 from robustbench_mllm.store.locking import folder_lock
-from robustbench_mllm.store.manifest import manifest_sha256
+from robustbench_mllm.store.manifest import manifest_sha256, resolve_protocol
 from robustbench_mllm.store.predictions import append_predictions, read_predictions
 from robustbench_mllm.store.run_info import read_run_info, run_info_path, write_run_info
 from robustbench_mllm.store.variants import list_variants, load_items, read_labelled_items
@@ -46,6 +48,7 @@ class EvaluateConfig:
     limit: int | None = None  # first N items of each variant
     shard: Shard = field(default_factory=Shard)
     options: LoadOptions = field(default_factory=LoadOptions)
+    protocol: str | None = None  # None: the one recorded with the data (store.manifest.resolve_protocol)
 
     def identity(self) -> dict[str, Any]:
         """What must not change between the invocations that fill one run folder."""
@@ -53,6 +56,7 @@ class EvaluateConfig:
         for transient in ("device", "base_url", "api_key_env", "concurrency", "max_retries", "timeout_s"):
             options.pop(transient)  # where and how fast it runs does not change the answers
         return {
+            "protocol": self.protocol,
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "limit": self.limit,
@@ -151,6 +155,8 @@ def _evaluate_locked(config: EvaluateConfig, adapter: ModelAdapter | None, show_
 
     if config.batch_size < 1:
         raise ConfigError(f"`batch_size` must be >= 1, got {config.batch_size}")
+    protocol = resolve_protocol(config.data, config.protocol)
+    config = replace(config, protocol=protocol.name)
     adapter_name = config.adapter or detect_adapter(config.model, config.options.base_url)
     info = check_run_info(config, adapter_name, manifest_sha256(config.data))
     work = plan(config)
@@ -176,7 +182,8 @@ def _generate_all(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show) as progress:
         bar = progress.add_task("evaluate", total=total)
-        for unit in (w for w in work if w.todo):
+        protocol = get_protocol(config.protocol)
+    for unit in (w for w in work if w.todo):
             max_new = config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[unit.task]
             params = GenerationParams(max_new_tokens=max_new, temperature=config.temperature,
                                       batch_size=config.batch_size)
@@ -188,7 +195,7 @@ def _generate_all(
             todo = [item for item in load_items(config.data, unit.dataset, unit.variant) if item.id in wanted]
             for start in range(0, len(todo), config.batch_size):
                 chunk = todo[start : start + config.batch_size]
-                batch = [(decode_image(item, where), prompt_for(item, unit.task)) for item in chunk]
+                batch = [(decode_image(item, where), prompt_for(item, unit.task, protocol)) for item in chunk]
                 try:
                     answers: list[str | None] = list(adapter.generate(batch, params))
                 except PartialGenerationError as exc:  # keep what did come back

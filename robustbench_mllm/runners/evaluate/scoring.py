@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from robustbench_mllm.errors import DataFormatError
-from robustbench_mllm.metrics.closed_form import multiple_choice_prompt, multiple_choice_report
+from robustbench_mllm.metrics.closed_form import multiple_choice_report
 from robustbench_mllm.metrics.pope import yes_no_report
 from robustbench_mllm.records import Item, Task
 
@@ -31,12 +31,6 @@ def task_of(items: Sequence[Item], where: str) -> Task:
     raise DataFormatError(
         f"{where}: labels mix task types ({odd}); expected all yes/no, all option letters, or all empty"
     )
-
-
-def prompt_for(item: Item, task: Task) -> str:
-    if task == "multiple_choice":
-        return multiple_choice_prompt(item.question, item.choices)
-    return item.question
 
 
 def score_variant(items: Sequence[Item], answers: Mapping[str, str], task: Task) -> dict[str, Any]:
