@@ -23,7 +23,10 @@ def run(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _config(run_dir: Path, clip: Path, xlmr: Path, **kwargs: object) -> EmidConfig:
+    """Trained on the run itself unless told otherwise (the tiny encoders are 32-d, the official
+    estimator takes 768-d embeddings)."""
     training = ClubTraining(max_steps=60, eval_every=20, batch_size=32)
+    kwargs.setdefault("train_on", (run_dir,))
     return EmidConfig(run_dir=run_dir, image_encoder=str(clip), text_encoder=str(xlmr),
                       permutations=5, training=training, **kwargs)  # type: ignore[arg-type]
 
@@ -68,7 +71,8 @@ def test_emid_end_to_end_and_cached_rerun(run: tuple[Path, Path], tiny_clip_dir:
 
     result = CliRunner().invoke(app, ["emid", str(run_dir), "--image-encoder", str(tiny_clip_dir),
                                       "--text-encoder", str(tiny_xlmr_dir), "--permutations", "5",
-                                      "--club-max-steps", "60", "--device", "cpu"], env={"COLUMNS": "250"})
+                                      "--club-max-steps", "60", "--device", "cpu", "--train-on", str(run_dir)],
+                             env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "char_typo_s5" in result.output and "EMID" in result.output
     assert load_results(run_dir)["emid"]["estimator"]["training"]["max_steps"] == 60
@@ -127,7 +131,7 @@ def test_scope_is_open_ended_datasets_unless_named(run: tuple[Path, Path], tiny_
     assert info["n_train"] + info["n_validation"] == 2 * 18 * 3  # (answer, reference) pairs of DATASET only
 
     args = ["emid", str(run_dir), "--image-encoder", str(tiny_clip_dir), "--text-encoder", str(tiny_xlmr_dir),
-            "--permutations", "5", "--club-max-steps", "60", "--device", "cpu"]
+            "--permutations", "5", "--club-max-steps", "60", "--device", "cpu", "--train-on", str(run_dir)]
     named = CliRunner().invoke(app, [*args, "--datasets", YES_NO_DATASET], env={"COLUMNS": "250"})
     assert named.exit_code == 0, named.output
     assert "warning" in named.output and "labels served as reference" in named.output
