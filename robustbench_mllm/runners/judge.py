@@ -29,7 +29,7 @@ from robustbench_mllm.judges.official_rules import RuleFiles, judge_prompt
 from robustbench_mllm.judges.prompts import GENERATED_REFERENCE_DATASETS, JudgePrompt, judge_style
 from robustbench_mllm.llm.cache import ResponseCache
 from robustbench_mllm.llm.settings import ChatEndpoint
-from robustbench_mllm.llm.usage import UsageMeter, load_prices
+from robustbench_mllm.llm.usage import UsageMeter, add_usage, load_prices
 from robustbench_mllm.metrics.relative_preference import relative_preference
 from robustbench_mllm.protocols import JudgePrompt as JudgePromptName
 from robustbench_mllm.protocols import JudgeQuestion, Protocol
@@ -87,7 +87,7 @@ def _references(data: Path, dataset: str, policy: ReferenceAnswers) -> tuple[dic
     if generated is None:
         raise MissingResourceError(
             f"{data}: no generated reference answers for {dataset} (the paper judges LB-Wild and WV-Bench "
-            f"against GPT-4o answers): run `robust-mllm references {data} --model gpt-4o` first, or set "
+            f"against GPT-4o answers): make them with `robust-mllm references` on that folder first, or set "
             "`reference_answers` dataset to judge against the data set's own answers"
         )
     models = sorted({answer.model for answer in generated.values()})
@@ -137,25 +137,6 @@ def summarise(judgments: Sequence[Judgment]) -> dict[str, dict[str, Any]]:
         dataset: {variant: relative_preference(js) for variant, js in sorted(variants.items())}
         for dataset, variants in sorted(groups.items())
     }
-
-
-USAGE_COUNTS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens")
-
-
-def add_usage(total: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Two ``UsageMeter.summary()`` dicts added per model; a model's cost stays None (unpriced)
-    when either side lacks it, and the overall cost sums the priced models, as ``summary`` does."""
-    models: dict[str, Any] = {}
-    for model in sorted({*total["models"], *new["models"]}):
-        mine, theirs = total["models"].get(model), new["models"].get(model)
-        if mine is None or theirs is None:
-            models[model] = dict(mine or theirs)
-            continue
-        costs = (mine["estimated_cost_usd"], theirs["estimated_cost_usd"])
-        models[model] = {**{key: mine[key] + theirs[key] for key in USAGE_COUNTS},
-                         "estimated_cost_usd": None if None in costs else costs[0] + costs[1]}
-    cost = sum(m["estimated_cost_usd"] for m in models.values() if m["estimated_cost_usd"] is not None)
-    return {"models": models, "estimated_cost_usd": round(cost, 6)}
 
 
 def cumulative_usage(run_dir: Path, usage: dict[str, Any]) -> dict[str, Any]:
