@@ -221,6 +221,9 @@ def _suite_estimator(config: EmidConfig, data: Path, embedders: Embedders, datas
             question = embedders.text.embed([item.question.encode("utf-8") for item in items])
             xs.append((image.astype(np.float64) + question.astype(np.float64)) / 2.0)
             ys.append(embedders.text.embed([item.reference_answer.encode("utf-8") for item in items]))
+    if not sum(len(rows) for rows in xs):
+        raise ConfigError(f"{data}: no open-ended items in {', '.join(datasets)} to train the suite's estimator on "
+                          "(it learns from reference answers); give `train_on` runs or an `estimator`")
     x, y = np.vstack(xs), np.vstack(ys)
     estimator = train_club(x, y, ClubShape(x.shape[1], y.shape[1]), config.training)
     estimator = ClubEstimator(estimator.shape, estimator.training, estimator.nets,
