@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robustbench_mllm.downloads import PinnedFile, fetch_pinned
-from robustbench_mllm.judges.prompts import NO_CONTEXT_RULES, JudgePrompt, load_rules, own_prompt, read_rules, rules_prompt
+from robustbench_mllm.judges.prompts import (
+    NO_CONTEXT_RULES,
+    JudgePrompt,
+    load_rules,
+    own_prompt,
+    read_rules,
+    rules_prompt,
+)
 from robustbench_mllm.protocols import JudgePrompt as JudgePromptName
 
 LLAVA_RULES = PinnedFile(

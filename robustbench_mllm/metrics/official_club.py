@@ -42,10 +42,9 @@ def map_state_dict(state: dict[str, Any], where: str) -> tuple[ClubShape, dict[s
     hidden, x_dim = state["p_mu.0.weight"].shape
     y_dim = state["p_mu.2.weight"].shape[0]
     shape = ClubShape(int(x_dim), int(y_dim), int(hidden))
-    expected = {f"{net}.0.weight": (hidden, x_dim) for net in ("p_mu", "p_logvar")}
-    expected.update({f"{net}.0.bias": (hidden,) for net in ("p_mu", "p_logvar")})
-    expected.update({f"{net}.2.weight": (y_dim, hidden) for net in ("p_mu", "p_logvar")})
-    expected.update({f"{net}.2.bias": (y_dim,) for net in ("p_mu", "p_logvar")})
+    per_layer: dict[str, tuple[int, ...]] = {"0.weight": (hidden, x_dim), "0.bias": (hidden,),
+                                             "2.weight": (y_dim, hidden), "2.bias": (y_dim,)}
+    expected = {f"{net}.{layer}": dims for net in ("p_mu", "p_logvar") for layer, dims in per_layer.items()}
     for key, dims in expected.items():
         if tuple(state[key].shape) != tuple(dims):
             raise DataFormatError(f"{where}: tensor {key} has shape {tuple(state[key].shape)}, expected {tuple(dims)}")

@@ -37,7 +37,15 @@ import numpy as np
 
 from robustbench_mllm.downloads import PinnedFile
 from robustbench_mllm.errors import ConfigError, DataFormatError, MissingResourceError
-from robustbench_mllm.metrics.club import ClubEstimator, ClubShape, ClubTraining, data_fingerprint, describe, train_club
+from robustbench_mllm.metrics.club import (
+    CONFIG_FILE,
+    ClubEstimator,
+    ClubShape,
+    ClubTraining,
+    data_fingerprint,
+    describe,
+    train_club,
+)
 from robustbench_mllm.metrics.embeddings import (
     DEFAULT_IMAGE_ENCODER,
     DEFAULT_TEXT_ENCODER,
@@ -209,19 +217,21 @@ def _suite_estimator(config: EmidConfig, data: Path, embedders: Embedders, datas
                 "text": [embedders.text.describe()[k] for k in ("fingerprint", "pooling")],
                 "datasets": sorted(datasets), "training": repr(config.training)}
     folder = suite_estimator_dir(data) / f"{stable_seed(repr(sorted(identity.items()))):016x}"
-    if folder.exists():
+    if (folder / CONFIG_FILE).is_file():  # written last: a complete estimator
         return ClubEstimator.load(folder), folder
     xs, ys = [], []
     variants = list_variants(data)
     for dataset in sorted(datasets):
         for variant in variants.get(dataset, []):
             items = [item for item in load_items(data, dataset, variant) if is_open_ended(item)]
+            if not items:
+                continue
             where = variant_file(data, dataset, variant)
             image = embedders.image.embed([image_bytes(item.image, f"{where}: item {item.id!r}") for item in items])
             question = embedders.text.embed([item.question.encode("utf-8") for item in items])
             xs.append((image.astype(np.float64) + question.astype(np.float64)) / 2.0)
             ys.append(embedders.text.embed([item.reference_answer.encode("utf-8") for item in items]))
-    if not sum(len(rows) for rows in xs):
+    if not xs:
         raise ConfigError(f"{data}: no open-ended items in {', '.join(datasets)} to train the suite's estimator on "
                           "(it learns from reference answers); give `train_on` runs or an `estimator`")
     x, y = np.vstack(xs), np.vstack(ys)

@@ -43,7 +43,6 @@ from robustbench_mllm.store.results import load_results, update_results
 from robustbench_mllm.store.run_info import data_folder
 from robustbench_mllm.store.variants import load_items
 
-
 ReferenceAnswers = Literal["generated", "dataset"]
 
 
