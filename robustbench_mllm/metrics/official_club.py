@@ -59,6 +59,7 @@ def load_official(path: Path, pinned: PinnedFile = OFFICIAL_CLUB) -> ClubEstimat
 
     path = Path(path)
     try:
+        # the released file's tensors were saved on a CUDA device: map them to the CPU
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as error:
         raise DataFormatError(f"{path}: not a torch checkpoint of tensors ({str(error).splitlines()[0]})") from None
