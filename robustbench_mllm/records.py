@@ -171,6 +171,7 @@ class Judgment:
     model_score: float | None = None
     failure: str | None = None
     category: str = ""  # the item's category (conv/detail/complex), for per-category scores
+    judge_question: str = ""  # "perturbed" or "clean": which question the judge was shown
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "robustbench_mllm"
-FOUNDATION = {"records", "registry", "protocols", "errors", "io_utils", "seeding", "imaging", "prompts", "__init__"}
+FOUNDATION = {"records", "registry", "protocols", "errors", "io_utils", "seeding", "imaging", "prompts", "downloads",
+              "__init__"}
 PLUG_INS = {"perturbations", "sources", "models", "judges", "metrics", "llm", "reports", "publish", "train"}
 # cli -> runners -> plug-ins -> store -> foundation; a module imports from its floor or below
 FLOORS = {"cli": 4, "runners": 3, **{name: 2 for name in PLUG_INS}, "store": 1, **{name: 0 for name in FOUNDATION}}

@@ -76,7 +76,8 @@ def test_generate_evaluate_judge_emid_represent_report(
     assert unrateable and all(unrateable != item.reference_answer for item in open_items[1:])
     with FakeOpenAIServer(ScriptedJudge(unrateable),
                           faults=FaultPlan(rate=0.3, kinds=("429", "500", "garbage"), seed=3)) as server:
-        judge_args = ["judge", str(run), "--base-url", server.base_url, "--runs", "2", "--max-retries", "1"]
+        judge_args = ["judge", str(run), "--base-url", server.base_url, "--runs", "2", "--max-retries", "1",
+                      "--prompt", "robust-mllm"]
         printed = _ok(judge_args)
         assert len({r.outcome for r in server.requests} - {"ok"}) >= 2  # faults were injected
         first_usage = read_json(run / "results.json")["judge"]["usage"]
@@ -99,7 +100,8 @@ def test_generate_evaluate_judge_emid_represent_report(
                                     "frost+translate_greek_s3": 37.5})
 
     _ok(["emid", str(run), "--image-encoder", str(tiny_clip_dir), "--text-encoder", str(tiny_xlmr_dir),
-         "--club-max-steps", "60", "--permutations", "5"])
+         "--club-max-steps", "60", "--permutations", "5", "--protocol", "canonical"])
+    assert [p.name for p in (generated / "estimator").glob("*/club.safetensors")]  # the suite's own estimator
     emid = read_json(run / "results.json")["emid"]["datasets"]
     assert set(emid) == {"sample_lbcoco"}  # POPE's yes/no answers are out of EMID's default scope
     assert emid["sample_lbcoco"]["clean"]["emid"] == 0.0

@@ -19,8 +19,8 @@ def emid_table(payload: dict[str, Any]) -> Any:
     """One row per dataset and variant; every JSD shows its same-distribution baseline in ()."""
     from rich.table import Table
 
-    table = Table(title=f"EMID ({payload['bound_form']} bound; JSD {payload['jsd']['kind']}, "
-                        "permutation baseline in parentheses)")
+    table = Table(title=f"EMID; bound: {payload['bound_label']} ({payload['bound_form']}; JSD "
+                        f"{payload['jsd']['kind']}, permutation baseline in parentheses)")
     for column in ("dataset", "variant", "n", "EMI", "EMID", "JSD image", "JSD question",
                    "JSD ans clean", "JSD ans variant", "bound"):
         table.add_column(column, justify="left" if column in ("dataset", "variant") else "right")
@@ -39,8 +39,12 @@ def emid_table(payload: dict[str, Any]) -> Any:
 
 def emid(
     run_dir: Path = typer.Argument(..., help="Run folder written by `robust-mllm evaluate`."),
-    estimator: Optional[Path] = typer.Option(None, help="Folder of a saved CLUB estimator (club.json + club.safetensors)."),
-    train_on: Optional[list[Path]] = typer.Option(None, "--train-on", help="Run folder(s) to train the CLUB estimator on (default: RUN_DIR itself)."),
+    estimator: Optional[Path] = typer.Option(
+        None, help="A CLUB estimator: a saved folder (club.json + club.safetensors) or a local copy of the official "
+        "CLUB_global.pt [default: the protocol's: vittle the official one, fetched pinned and cached; canonical one "
+        "trained per suite and stored in it]."),
+    train_on: Optional[list[Path]] = typer.Option(None, "--train-on", help="Run folder(s) to train the CLUB estimator on instead (saved in RUN_DIR/emid/estimator)."),
+    protocol: Optional[str] = typer.Option(None, help="Protocol whose estimator applies [default: the one recorded with the data]."),
     datasets: Optional[list[str]] = typer.Option(
         None, "--datasets", help="NAME,... to use, repeatable (default: every open-ended dataset; a yes/no one named "
         "here uses its labels as reference answers, with a warning)."),
@@ -72,7 +76,7 @@ def emid(
         image_encoder=image_encoder, text_encoder=text_encoder, image_pooling=image_pooling,  # type: ignore[arg-type]
         text_pooling=text_pooling, jsd_kind=jsd_kind, permutations=permutations, seed=seed,  # type: ignore[arg-type]
         entropy_scale=entropy_scale, batch_size=batch_size, device=resolve_device(device),
-        training=ClubTraining(seed=seed, max_steps=club_max_steps),
+        training=ClubTraining(seed=seed, max_steps=club_max_steps), protocol=protocol,
     )
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("embedding variants", total=None)
@@ -84,3 +88,7 @@ def emid(
     elif closed_form:
         console.print(f"skipped yes/no datasets {closed_form} (EMID needs reference answers; see --datasets)")
     console.print(emid_table(payload))
+    console.print(f"estimator: {payload['estimator']['origin']} ({payload['estimator']['path']})")
+    for dataset, mean in payload["mean_emid"].items():
+        console.print(f"{dataset}: mean EMID over {mean['n_variants']} shifted variants {mean['mean']:.4f}"
+                      + (" (the paper's Table 4 number)" if mean["n_variants"] == 27 else ""))

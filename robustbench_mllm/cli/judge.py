@@ -52,7 +52,16 @@ def judge(
     ),
     runs: int = typer.Option(3, min=1, help="Judge runs averaged (the paper uses 3)."),
     temperature: float = typer.Option(0.0, help="Judge temperature (Vittle 0, LLaVA 0.2)."),
-    rules: Optional[Path] = typer.Option(None, help="LLaVA's official rule.json, for exact reproduction."),
+    prompt: Optional[str] = typer.Option(
+        None, help="Judge prompt: llava_rules (the paper's rule.json, fetched from its pinned commit and cached) "
+        "or robust-mllm (our own wording) [default: the protocol's]."),
+    rules: Optional[Path] = typer.Option(None, help="A local rule.json (LLaVA's format) instead of the pinned download."),
+    protocol: Optional[str] = typer.Option(None, help="Protocol whose judge choices apply [default: the one recorded with the data]."),
+    judge_question: Optional[str] = typer.Option(
+        None, help="Question shown to the judge for text variants: perturbed or clean [default: the protocol's]."),
+    reference_answers: str = typer.Option(
+        "generated", help="LB-Wild/WV-Bench Assistant 1: generated (the GPT-4o answers of `robust-mllm references`, "
+        "as the paper) or dataset (the data set's own answers)."),
     concurrency: int = typer.Option(16, min=1, help="Requests in flight."),
     max_retries: int = typer.Option(3, min=0, help="Retries of an unparseable judge reply."),
     timeout: float = typer.Option(
@@ -65,18 +74,23 @@ def judge(
     """Score open-ended answers with an LLM judge (LLaVA-Bench relative preference)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from robustbench_mllm.judges.prompts import load_rules, own_prompt
     from robustbench_mllm.llm.settings import ChatEndpoint, chat_model
     from robustbench_mllm.runners.judge import JudgeConfig, run_judge
 
     columns = (TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    choices = {"prompt": (prompt, ("llava_rules", "robust-mllm")), "judge_question": (judge_question, ("perturbed", "clean")),
+               "reference_answers": (reference_answers, ("generated", "dataset"))}
+    for name, (value, allowed) in choices.items():
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"--{name.replace('_', '-')} {value!r}: expected {' or '.join(allowed)}")
     endpoint = ChatEndpoint(
         model=chat_model(judge_model, azure), base_url=base_url, azure=azure, api_version=api_version,
         api_key_env=api_key_env, concurrency=concurrency, timeout_s=timeout,
     ).with_environment()
     endpoint.api_key()  # fail before reading any data when no key is configured
     config = JudgeConfig(
-        run_dir=run_dir, endpoint=endpoint, prompt=load_rules(rules) if rules else own_prompt(),
+        run_dir=run_dir, endpoint=endpoint, prompt_name=prompt, rules=rules, protocol=protocol,  # type: ignore[arg-type]
+        judge_question=judge_question, reference_answers=reference_answers,  # type: ignore[arg-type]
         runs=runs, temperature=temperature, max_retries=max_retries, refresh=refresh,
         data=data, prices=prices,
     )
@@ -93,7 +107,7 @@ def judge(
     tokens = sum(m["prompt_tokens"] + m["completion_tokens"] for m in usage["models"].values())
     hits = sum(m["cache_hits"] for m in usage["models"].values())
     console.print(
-        f"prompt {payload['prompt']['id']} | {payload['n_judgments']} judgments, "
+        f"prompt {payload['prompt']['id']} ({payload['judge_question']} question) | {payload['n_judgments']} judgments, "
         f"{payload['n_failed']} failed (excluded) | {hits} from cache | {tokens} tokens billed, "
         f"~${usage['estimated_cost_usd']:.4f} (run total ~${total['estimated_cost_usd']:.4f} over "
         f"{total['invocations']} invocations) | results: {run_dir / RESULTS}"

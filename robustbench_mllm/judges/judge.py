@@ -18,12 +18,15 @@ MAX_TOKENS = 1024  # LLaVA's review scripts use the same bound
 
 @dataclass(frozen=True)
 class JudgeTask:
-    """Judge ``answer`` (the model's, for ``variant``) against ``item``'s reference, run ``run``."""
+    """Judge ``answer`` (the model's, for ``variant``) against ``item``'s reference, run ``run``.
+    ``question`` / ``reference`` replace the item's own (the clean question, a generated reference)."""
 
     item: Item
     answer: str
     variant: str
     run: int
+    question: str | None = None
+    reference: str | None = None
 
 
 class RelativePreferenceJudge:
@@ -32,7 +35,7 @@ class RelativePreferenceJudge:
     def __init__(
         self, endpoint: ChatEndpoint, prompt: JudgePrompt, *, cache: ResponseCache | None = None,
         usage: UsageMeter | None = None, temperature: float = 0.0, max_retries: int = 3,
-        refresh: bool = False,
+        refresh: bool = False, judge_question: str = "perturbed",
     ) -> None:
         self.endpoint = endpoint
         self.prompt = prompt
@@ -41,11 +44,13 @@ class RelativePreferenceJudge:
         self.temperature = temperature
         self.max_retries = max_retries
         self.refresh = refresh
+        self.judge_question = judge_question  # recorded in every Judgment
 
     def request(self, task: JudgeTask) -> ChatRequest:
         # the run index keys the cache, so temperature-0 runs are still distinct requests
         return ChatRequest(
-            messages=self.prompt.messages(task.item, task.answer),
+            messages=self.prompt.messages(task.item, task.answer, question=task.question,
+                                          reference=task.reference),
             temperature=self.temperature,
             max_tokens=MAX_TOKENS,
             key_parts={"run": task.run, "prompt_sha256": self.prompt.sha256},
@@ -63,7 +68,7 @@ class RelativePreferenceJudge:
             judge_model=self.endpoint.model, prompt_id=self.prompt.prompt_id,
             reference_score=scores[0] if scores else None,
             model_score=scores[1] if scores else None,
-            failure=failure, category=task.item.category,
+            failure=failure, category=task.item.category, judge_question=self.judge_question,
         )
 
     def score(

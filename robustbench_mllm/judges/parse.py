@@ -1,8 +1,10 @@
 """Read the two 1-10 scores from a judge's reply, more forgivingly than LLaVA's parser.
 
-Accepted: "8 7", "8,7", "8, 7", "**8 7**", "8/10 7/10", "Scores: 8 and 7",
-"Assistant 1: 8\\nAssistant 2: 7" (anywhere in the reply), and a scores line after a preamble.
-Anything else is ``None``: the caller retries, then excludes and counts it (never scores it -1).
+Order, as LLaVA's parser reads the first line: a score pair on the first line wins ("8 7",
+"8,7", "8, 7", "**8 7**", "8/10 7/10", "Scores: 8 and 7"), whatever the explanation below says
+("9 3\\nAssistant 1: 3 of the 4 objects..." is (9, 3)). Otherwise "Assistant 1: 8 ... Assistant
+2: 7" anywhere in the reply, then a scores line after a preamble. Anything else is ``None``: the
+caller retries, then excludes and counts it (never scores it -1).
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ def _in_range(a: float, b: float) -> tuple[float, float] | None:
 def parse_scores(text: str) -> tuple[float, float] | None:
     """(reference score, model score) or None when the reply does not state both clearly."""
     cleaned = _MARKUP.sub("", text or "")
+    lines = [line.strip() for line in cleaned.splitlines() if line.strip()]
+    first = _PAIR_LINE.match(lines[0]) if lines else None
+    if first:
+        return _in_range(float(first.group(1)), float(first.group(2)))
     labelled = [pattern.search(cleaned) for pattern in (_LABELLED[1], _LABELLED[2])]
     if labelled[0] and labelled[1]:
         return _in_range(float(labelled[0].group(1)), float(labelled[1].group(1)))
-    for line in cleaned.splitlines():
-        match = _PAIR_LINE.match(line.strip())
+    for line in lines[1:]:
+        match = _PAIR_LINE.match(line)
         if match:
             return _in_range(float(match.group(1)), float(match.group(2)))
     return None

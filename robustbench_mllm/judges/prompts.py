@@ -1,9 +1,10 @@
 """What the judge reads: context, question, reference answer (assistant 1), model answer
 (assistant 2) and the rating instruction, laid out as LLaVA-Bench does.
 
-The default instruction is our own wording. ``load_rules`` reads LLaVA's official ``rule.json``
-(keys conv/detail/complex and llava_bench_*, each ``{"role", "prompt"}``) from a file the user
-supplies, for exact reproduction. Every prompt set has an id and a sha256 recorded in the results.
+``own_prompt`` is our own wording (protocol ``canonical``); ``load_rules`` reads a ``rule.json``
+in LLaVA's format (``{key: {"role", "prompt"}}``), the paper's prompts (``judges/official_rules.py``
+fetches the pinned copies). With such rules the text sent is byte for byte what LLaVA's and
+Vittle's review scripts send. Every prompt set has an id and a sha256 recorded in the results.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.io_utils import read_json
-from robustbench_mllm.records import Item, JudgeContext
+from robustbench_mllm.records import Item
 
 SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer."
 
@@ -33,6 +34,11 @@ OWN_INSTRUCTION = (
 )
 OWN_PROMPT_ID = "robust-mllm/relative-v1"
 CATEGORIES = ("conv", "detail", "complex")
+# the in-the-wild sets judged without caption context, and the key of Vittle's rule.json each uses
+NO_CONTEXT_RULES = {"lbwilder": "llava_bench_wilder", "wvbench": "wildvision_bench"}
+# the in-the-wild sets the paper judges against GPT-4o reference answers (`robust-mllm references`)
+GENERATED_REFERENCE_DATASETS = ("lbwild", "wvbench")
+JudgeStyle = Literal["coco", "caption", "no_context"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class JudgePrompt:
     prompt_id: str
     rules: Mapping[str, Rule]
     system: str = SYSTEM
+    sources: tuple[str, ...] = ()  # where the rules came from (pinned URLs or the user's file)
 
     @property
     def sha256(self) -> str:
@@ -58,51 +65,73 @@ class JudgePrompt:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.prompt_id, "sha256": self.sha256}
+        return {"id": self.prompt_id, "sha256": self.sha256, "sources": list(self.sources)}
 
     def rule_for(self, item: Item) -> Rule:
-        """COCO-style items (with boxes) use the ``<category>`` rule, in-the-wild items the
-        ``llava_bench_<category>`` rule, as LLaVA's two review scripts do; else ``default``."""
-        coco_style = bool(item.context.boxes)
-        keys = (item.category, f"llava_bench_{item.category}")
-        for key in (keys if coco_style else keys[::-1]) + ("default",):
-            if key in self.rules:
-                return self.rules[key]
+        """The rule LLaVA's review scripts pick for ``item``'s style (``rule_key``), else ``default``."""
+        key = rule_key(item)
+        for candidate in (key, "default"):
+            if candidate in self.rules:
+                return self.rules[candidate]
         raise DataFormatError(
-            f"prompt {self.prompt_id}: no rule for category {item.category!r} of item {item.id!r} "
-            f"(rules: {', '.join(sorted(self.rules))})"
+            f"prompt {self.prompt_id}: no rule {key!r} for item {item.id!r} of {item.dataset} "
+            f"(category {item.category!r}; rules: {', '.join(sorted(self.rules))})"
         )
 
-    def messages(self, item: Item, answer: str) -> list[dict[str, str]]:
+    def messages(
+        self, item: Item, answer: str, *, question: str | None = None, reference: str | None = None
+    ) -> list[dict[str, str]]:
+        """The released scripts' layout. ``question`` replaces the item's (the clean question for a
+        text variant), ``reference`` its reference answer (a generated one); both default to the item's."""
         rule = self.rule_for(item)
         role = rule.role
         content = (
-            f"[Context]\n{format_context(item.context)}\n\n"
-            f"[Question]\n{item.question}\n\n"
-            f"[{role} 1]\n{item.reference_answer}\n\n[End of {role} 1]\n\n"
+            f"{context_block(item)}"
+            f"[Question]\n{item.question if question is None else question}\n\n"
+            f"[{role} 1]\n{item.reference_answer if reference is None else reference}\n\n[End of {role} 1]\n\n"
             f"[{role} 2]\n{answer}\n\n[End of {role} 2]\n\n"
             f"[System]\n{rule.prompt}\n\n"
         )
         return [{"role": "system", "content": self.system}, {"role": "user", "content": content}]
 
 
-def format_context(context: JudgeContext) -> str:
-    """Captions, one per line, then (COCO-style) one ``category: [x1, y1, x2, y2]`` line per box."""
-    captions = "\n".join(context.captions)
-    if not context.boxes:
-        return captions
-    boxes = "\n".join(
-        f"{box.category}: [{', '.join(f'{v:.3f}' for v in box.bbox)}]" for box in context.boxes
-    )
-    return f"{captions}\n\n{boxes}"
+def judge_style(item: Item) -> JudgeStyle:
+    """``coco`` (captions and boxes), ``caption`` (LB-Wild: captions only) or ``no_context``
+    (LB-Wilder, WV-Bench: the question alone)."""
+    if item.dataset in NO_CONTEXT_RULES:
+        return "no_context"
+    return "coco" if item.context.boxes else "caption"
+
+
+def rule_key(item: Item) -> str:
+    """``<category>`` for COCO (eval_gpt_review_visual.py), ``llava_bench_<category>`` for LB-Wild
+    (eval_gpt_review_bench.py), the data set's fixed key for LB-Wilder and WV-Bench."""
+    style = judge_style(item)
+    if style == "no_context":
+        return NO_CONTEXT_RULES[item.dataset]
+    return item.category if style == "coco" else f"llava_bench_{item.category}"
+
+
+def context_block(item: Item) -> str:
+    """``[Context]`` with the captions one per line, then (COCO) one ``category: [x1, y1, x2, y2]``
+    line per box, the box printed as the Python list the released script prints; nothing for the
+    no-context sets (the released scripts put ``str()`` of a PIL image object there, no pixels)."""
+    style = judge_style(item)
+    if style == "no_context":
+        return ""
+    captions = "\n".join(item.context.captions)
+    if style == "caption":
+        return f"[Context]\n{captions}\n\n"
+    boxes = "\n".join(f"{box.category}: {[float(v) for v in box.bbox]}" for box in item.context.boxes)
+    return f"[Context]\n{captions}\n\n{boxes}\n\n"
 
 
 def own_prompt() -> JudgePrompt:
     return JudgePrompt(OWN_PROMPT_ID, {"default": Rule("Assistant", OWN_INSTRUCTION)})
 
 
-def load_rules(path: Path) -> JudgePrompt:
-    """LLaVA's ``rule.json``: ``{key: {"role": ..., "prompt": ...}}``; id ``llava-rules:<sha12>``."""
+def read_rules(path: Path) -> dict[str, Rule]:
+    """A ``rule.json`` in LLaVA's format: ``{key: {"role": ..., "prompt": ...}}``."""
     path = Path(path)
     data = read_json(path)
     if not isinstance(data, dict):
@@ -115,5 +144,15 @@ def load_rules(path: Path) -> JudgePrompt:
     usable = [k for k in rules if k in CATEGORIES or k.startswith("llava_bench_") or k == "default"]
     if not usable:
         raise DataFormatError(f"{path}: no conv/detail/complex or llava_bench_* rule")
-    prompt = JudgePrompt("llava-rules", rules)
-    return JudgePrompt(f"llava-rules:{prompt.sha256[:12]}", rules)
+    return rules
+
+
+def rules_prompt(rules: Mapping[str, Rule], sources: tuple[str, ...]) -> JudgePrompt:
+    """A prompt from LLaVA-format rules; id ``llava-rules:<sha12>`` (the sha256 of its texts)."""
+    sha = JudgePrompt("llava-rules", rules).sha256
+    return JudgePrompt(f"llava-rules:{sha[:12]}", dict(rules), sources=sources)
+
+
+def load_rules(path: Path) -> JudgePrompt:
+    """The user's ``rule.json`` as a prompt."""
+    return rules_prompt(read_rules(path), (str(path),))

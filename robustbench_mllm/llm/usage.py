@@ -95,3 +95,22 @@ class UsageMeter:
                 total += cost
             models[model] = {**asdict(usage), "estimated_cost_usd": cost}
         return {"models": models, "estimated_cost_usd": round(total, 6)}
+
+
+USAGE_COUNTS = ("requests", "cache_hits", "prompt_tokens", "completion_tokens")
+
+
+def add_usage(total: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Two ``UsageMeter.summary()`` dicts added per model; a model's cost stays None (unpriced)
+    when either side lacks it, and the overall cost sums the priced models, as ``summary`` does."""
+    models: dict[str, Any] = {}
+    for model in sorted({*total["models"], *new["models"]}):
+        mine, theirs = total["models"].get(model), new["models"].get(model)
+        if mine is None or theirs is None:
+            models[model] = dict(mine or theirs)
+            continue
+        costs = (mine["estimated_cost_usd"], theirs["estimated_cost_usd"])
+        models[model] = {**{key: mine[key] + theirs[key] for key in USAGE_COUNTS},
+                         "estimated_cost_usd": None if None in costs else costs[0] + costs[1]}
+    cost = sum(m["estimated_cost_usd"] for m in models.values() if m["estimated_cost_usd"] is not None)
+    return {"models": models, "estimated_cost_usd": round(cost, 6)}

@@ -69,7 +69,7 @@ def club_value(mu: np.ndarray, logvar: np.ndarray, y: np.ndarray) -> float:
     return float((negative - positive).mean())
 
 
-def _networks(shape: ClubShape) -> Any:
+def networks(shape: ClubShape) -> Any:
     import torch
 
     def mlp(final_tanh: bool) -> torch.nn.Sequential:
@@ -135,7 +135,7 @@ class ClubEstimator:
             training = ClubTraining(**config["training"])
         except (KeyError, TypeError) as exc:
             raise DataFormatError(f"{config_path}: bad estimator config ({exc})") from None
-        nets = _networks(shape)
+        nets = networks(shape)
         nets.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
         nets.eval()
         return cls(shape, training, nets, dict(config.get("info", {})))
@@ -168,7 +168,7 @@ def train_club(
     x_val, y_val = xt[val_idx], yt[val_idx]
 
     torch.manual_seed(stable_seed(training.seed, "club-init") % (2**63))
-    nets = _networks(shape)
+    nets = networks(shape)
     optimiser = torch.optim.Adam(nets.parameters(), lr=training.learning_rate)
     batches = make_rng(training.seed, "club-batches", len(x))
     best_loss, best_state, best_step, stale, step = float("inf"), None, 0, 0, 0

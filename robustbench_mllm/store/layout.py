@@ -5,6 +5,8 @@ GENERATED/                               RUN/
   manifest.json                            run.json         (evaluate, merge)
   failures.jsonl                           predictions/<dataset>/<variant>.jsonl
   <dataset>/<variant>/data.parquet         judgments/<dataset>/<variant>.jsonl, judgments/cache.sqlite
+  references/<dataset>.jsonl, summary.json, cache.sqlite   (generated reference answers)
+  estimator/  (the suite's CLUB estimator)
                                            embeddings/      (content-hash keyed encoder outputs)
                                            emid/estimator/  (a CLUB estimator trained on this run)
                                            represent.json, represent/   (hidden states, plots)
@@ -24,6 +26,8 @@ PREDICTIONS_DIR = "predictions"
 JUDGMENTS_DIR = "judgments"
 EMBEDDINGS_DIR = "embeddings"
 ESTIMATOR_DIR = ("emid", "estimator")
+REFERENCES_DIR = "references"
+SUITE_ESTIMATOR_DIR = "estimator"
 
 
 def variant_dir(data: Path, dataset: str, variant: str) -> Path:
@@ -56,3 +60,23 @@ def embeddings_dir(run_dir: Path) -> Path:
 
 def estimator_dir(run_dir: Path) -> Path:
     return Path(run_dir).joinpath(*ESTIMATOR_DIR)
+
+
+def references_dir(data: Path) -> Path:
+    return Path(data) / REFERENCES_DIR
+
+
+def references_file(data: Path, dataset: str) -> Path:
+    return references_dir(data) / f"{dataset}.jsonl"
+
+
+def references_summary_file(data: Path) -> Path:
+    return references_dir(data) / "summary.json"
+
+
+def references_cache_file(data: Path) -> Path:
+    return references_dir(data) / "cache.sqlite"
+
+
+def suite_estimator_dir(data: Path) -> Path:
+    return Path(data) / SUITE_ESTIMATOR_DIR

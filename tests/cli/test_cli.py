@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from robustbench_mllm.cli.app import app
 
 COMMANDS = (
-    "list", "generate", "gallery", "import-shifted", "evaluate", "merge", "judge", "emid",
+    "list", "generate", "gallery", "import-shifted", "evaluate", "merge", "references", "judge", "emid",
     "represent", "report", "publish", "export-lmms-eval", "train",
 )
 

@@ -36,3 +36,16 @@ def test_decimal_scores() -> None:
 )
 def test_rejected(text: str) -> None:
     assert parse_scores(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("9 3\nAssistant 1: 3 of the 4 objects are named. Assistant 2: 1 object is named.", (9.0, 3.0)),
+        ("8 7\nAssistant 1: 10 details, Assistant 2: 2 details", (8.0, 7.0)),
+        ("**6, 4**\nAssistant 1 - 9 objects; Assistant 2 - 1 object", (6.0, 4.0)),
+    ],
+)
+def test_a_pair_on_the_first_line_wins_over_labels_in_the_explanation(text: str, expected: tuple[float, float]) -> None:
+    # LLaVA's parser reads only the first line; numbers in the explanation are not scores
+    assert parse_scores(text) == expected

@@ -22,7 +22,7 @@ def test_own_prompt_layout_for_coco_and_in_the_wild() -> None:
     assert system["role"] == "system" and user["role"] == "user"
     text = user["content"]
     assert text.startswith("[Context]\nA cat sits on a mat, caption 0.\n")
-    assert "caption 4.\n\ncat: [0.100, 0.200, 0.500, 0.900]\nmat: [0.000, 0.700, 1.000, 1.000]\n\n[Question]" in text
+    assert "caption 4.\n\ncat: [0.1, 0.2, 0.5, 0.9]\nmat: [0.0, 0.7, 1.0, 1.0]\n\n[Question]" in text
     order = [text.index(s) for s in ("[Question]", "[Assistant 1]\nreference 1", "[Assistant 2]\nthe model says hi",
                                       f"[System]\n{OWN_INSTRUCTION}")]
     assert order == sorted(order)
@@ -44,9 +44,10 @@ def test_rules_file_picks_the_rule_llava_would(tmp_path: Path) -> None:
     assert prompt.prompt_id == f"llava-rules:{prompt.sha256[:12]}" and prompt.sha256 != own_prompt().sha256
     assert prompt.messages(COCO_ITEM, "a")[1]["content"].endswith("[System]\nRULE detail\n\n")
     assert prompt.messages(WILD_ITEM, "a")[1]["content"].endswith("[System]\nRULE wild detail\n\n")
-    complex_wild = replace(WILD_ITEM, category="complex")  # no llava_bench_complex: falls back
-    assert prompt.messages(complex_wild, "a")[1]["content"].endswith("[System]\nRULE complex\n\n")
-    with pytest.raises(DataFormatError, match="no rule for category 'other'"):
+    complex_wild = replace(WILD_ITEM, category="complex")  # no llava_bench_complex, no default: refused
+    with pytest.raises(DataFormatError, match="no rule 'llava_bench_complex' for item 'q1'"):
+        prompt.messages(complex_wild, "a")
+    with pytest.raises(DataFormatError, match="no rule 'other' for item 'q1'"):
         prompt.messages(replace(COCO_ITEM, category="other"), "a")
 
 

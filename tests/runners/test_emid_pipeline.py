@@ -23,7 +23,10 @@ def run(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _config(run_dir: Path, clip: Path, xlmr: Path, **kwargs: object) -> EmidConfig:
+    """Trained on the run itself unless told otherwise (the tiny encoders are 32-d, the official
+    estimator takes 768-d embeddings)."""
     training = ClubTraining(max_steps=60, eval_every=20, batch_size=32)
+    kwargs.setdefault("train_on", (run_dir,))
     return EmidConfig(run_dir=run_dir, image_encoder=str(clip), text_encoder=str(xlmr),
                       permutations=5, training=training, **kwargs)  # type: ignore[arg-type]
 
@@ -68,7 +71,8 @@ def test_emid_end_to_end_and_cached_rerun(run: tuple[Path, Path], tiny_clip_dir:
 
     result = CliRunner().invoke(app, ["emid", str(run_dir), "--image-encoder", str(tiny_clip_dir),
                                       "--text-encoder", str(tiny_xlmr_dir), "--permutations", "5",
-                                      "--club-max-steps", "60", "--device", "cpu"], env={"COLUMNS": "250"})
+                                      "--club-max-steps", "60", "--device", "cpu", "--train-on", str(run_dir)],
+                             env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "char_typo_s5" in result.output and "EMID" in result.output
     assert load_results(run_dir)["emid"]["estimator"]["training"]["max_steps"] == 60
@@ -127,7 +131,7 @@ def test_scope_is_open_ended_datasets_unless_named(run: tuple[Path, Path], tiny_
     assert info["n_train"] + info["n_validation"] == 2 * 18 * 3  # (answer, reference) pairs of DATASET only
 
     args = ["emid", str(run_dir), "--image-encoder", str(tiny_clip_dir), "--text-encoder", str(tiny_xlmr_dir),
-            "--permutations", "5", "--club-max-steps", "60", "--device", "cpu"]
+            "--permutations", "5", "--club-max-steps", "60", "--device", "cpu", "--train-on", str(run_dir)]
     named = CliRunner().invoke(app, [*args, "--datasets", YES_NO_DATASET], env={"COLUMNS": "250"})
     assert named.exit_code == 0, named.output
     assert "warning" in named.output and "labels served as reference" in named.output
@@ -152,3 +156,53 @@ def test_run_without_open_ended_data_says_how_to_name_one(tmp_path: Path, tiny_c
     with pytest.raises(ValueError, match=rf"no open-ended dataset \(yes/no: {YES_NO_DATASET}\).*`datasets`"):
         run_emid(config, embedders)
     assert embedders.forward_calls == 0  # decided from the items, before embedding anything
+
+
+def test_vittle_uses_the_official_estimator_fetched_once(run: tuple[Path, Path], tiny_clip_dir: Path,
+                                                         tiny_xlmr_dir: Path, tmp_path: Path) -> None:
+    """The protocol's default: an official-format checkpoint (32-d here, the tiny encoders' width)
+    from a local stand-in for the pinned URL; EMI equals the CLUB formula on those weights."""
+    import hashlib
+    from dataclasses import replace
+
+    from robustbench_mllm.metrics.official_club import OFFICIAL_CLUB
+    from tests.fixtures.file_server import FileServer
+    from tests.metrics.test_official_club import club_from_weights, official_format_checkpoint
+
+    run_dir, _ = run
+    body, weights = official_format_checkpoint(tmp_path, dim=32, hidden=8)
+    with FileServer({"/CLUB_global.pt": body}) as server:
+        pinned = replace(OFFICIAL_CLUB, url=server.url("/CLUB_global.pt"), sha256=hashlib.sha256(body).hexdigest(),
+                         size=len(body))
+        config = _config(run_dir, tiny_clip_dir, tiny_xlmr_dir, train_on=(), official=pinned,
+                         cache_dir=tmp_path / "cache")
+        embedders = make_embedders(config, run_dir)
+        payload = run_emid(config, embedders)
+        assert server.requests == ["/CLUB_global.pt"]
+    assert payload["protocol"]["name"] == "vittle"  # no manifest: the default protocol
+    assert payload["estimator"]["origin"] == "official" and payload["estimator"]["path"] == pinned.url
+    assert not (run_dir / "emid" / "estimator").exists()  # nothing trained
+    from robustbench_mllm.runners.emid import embed_run
+
+    clean = embed_run(run_dir, run_dir.parent / "generated", embedders).embeddings[DATASET]["clean"]
+    expected = club_from_weights(weights, clean.joint, clean.answer) - club_from_weights(weights, clean.joint,
+                                                                                         clean.reference)
+    assert payload["datasets"][DATASET]["clean"]["emi"] == pytest.approx(expected, abs=1e-6)
+    assert payload["bound_label"] == "input-space bound (Oh et al. 2025) on CLIP/XLM-R embeddings"
+    shifted = [row["emid"] for name, row in payload["datasets"][DATASET].items() if name != "clean"]
+    assert payload["mean_emid"][DATASET] == {"mean": pytest.approx(np.mean(shifted)), "n_variants": 2}
+
+
+def test_canonical_trains_one_estimator_per_suite_and_every_run_reuses_it(
+        run: tuple[Path, Path], tiny_clip_dir: Path, tiny_xlmr_dir: Path, tmp_path: Path) -> None:
+    run_dir, data = run
+    other = write_run(tmp_path / "other", data)
+    first = run_emid(_config(run_dir, tiny_clip_dir, tiny_xlmr_dir, train_on=(), protocol="canonical"))
+    saved = list((data / "estimator").glob("*/club.safetensors"))
+    assert len(saved) == 1 and first["estimator"]["origin"] == "per_suite"
+    assert first["estimator"]["info"]["n_train"] + first["estimator"]["info"]["n_validation"] == 18 * 3
+    stamp = saved[0].stat().st_mtime_ns
+    second = run_emid(_config(other, tiny_clip_dir, tiny_xlmr_dir, train_on=(), protocol="canonical"))
+    assert saved[0].stat().st_mtime_ns == stamp and second["estimator"]["path"] == first["estimator"]["path"]
+    assert second["estimator"]["info"] == first["estimator"]["info"]
+    assert not (run_dir / "emid" / "estimator").exists() and not (other / "emid" / "estimator").exists()

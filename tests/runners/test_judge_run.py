@@ -100,7 +100,7 @@ def test_cli_run_never_writes_or_logs_the_key(tmp_path: Path, caplog: pytest.Log
     with FakeOpenAIServer(ScriptedJudge(), faults=FaultPlan(rate=0.3, stall_s=1.5, seed=1)) as server:
         result = CliRunner().invoke(
             app, ["judge", str(run), "--base-url", server.base_url, "--runs", "2", "--timeout", "1",
-                  "--concurrency", "4"],
+                  "--concurrency", "4", "--prompt", "robust-mllm"],
         )
     assert result.exit_code == 0, result.output
     assert "sample_lbcoco" in result.output and "frost_s3" in result.output
@@ -119,7 +119,8 @@ def test_cli_azure_takes_endpoint_version_deployment_and_key_from_env(
     monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "judge-deploy")
     with FakeOpenAIServer(ScriptedJudge()) as server:
         monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.root_url)
-        result = CliRunner().invoke(app, ["judge", str(run), "--azure", "--runs", "1", "--timeout", "2"])
+        result = CliRunner().invoke(app, ["judge", str(run), "--azure", "--runs", "1", "--timeout", "2",
+                                          "--prompt", "robust-mllm"])
     assert result.exit_code == 0, result.output
     assert {r.path for r in server.requests} == {
         "/openai/deployments/judge-deploy/chat/completions?api-version=2024-10-21"}

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from robustbench_mllm.runners.judge import add_usage, cumulative_usage
+from robustbench_mllm.llm.usage import add_usage
+from robustbench_mllm.runners.judge import cumulative_usage
 from robustbench_mllm.store.results import update_results
 
 
