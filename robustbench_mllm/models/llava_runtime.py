@@ -7,7 +7,7 @@ hidden-state capture live here once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,13 +15,12 @@ from PIL import Image
 
 from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.models.base import GenerationParams
+from robustbench_mllm.models.conversation import PromptFormatter, PromptTemplate
+from robustbench_mllm.protocols import Protocol
 from robustbench_mllm.seeding import stable_seed
 
 if TYPE_CHECKING:
     import torch
-
-PromptFormatter = Callable[[str], str]
-LLAVA_HF_PROMPT = "USER: <image>\n{question} ASSISTANT:"
 
 
 def decoder_layers(model: Any) -> Any:
@@ -66,8 +65,25 @@ def pad_to_square(image: Image.Image, color: tuple[int, int, int]) -> Image.Imag
 
 
 def processor_mean_colour(processor: Any) -> tuple[int, int, int]:
+    """int(255 * mean) per channel, as LLaVA's ``process_images`` (CLIP's mean: (122, 116, 104))."""
     mean = getattr(processor.image_processor, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073)
     return tuple(int(m * 255) for m in mean)  # type: ignore[return-value]
+
+
+def runtime_description(
+    adapter: str, model: str, network: Any, template: PromptTemplate, pad: bool, processor: Any,
+    protocol: Protocol,
+) -> dict[str, Any]:
+    """What run.json records about a LLaVA adapter: the prompt template and padding it applies."""
+    return {
+        "adapter": adapter,
+        "model": str(model),
+        "dtype": str(next(network.parameters()).dtype).removeprefix("torch."),
+        "protocol": protocol.name,
+        **template.describe(),
+        "pad_to_square": pad,
+        **({"pad_colour": list(processor_mean_colour(processor))} if pad else {}),
+    }
 
 
 class LlavaRuntime:

@@ -147,9 +147,12 @@ def run_represent(config: RepresentConfig, adapter_factory: Callable[[], Any] | 
                   on_items: Callable[[int], None] | None = None) -> dict[str, Any]:
     from robustbench_mllm.models.detect import load_adapter
     from robustbench_mllm.models.options import LoadOptions
+    from robustbench_mllm.store.manifest import resolve_protocol
     from robustbench_mllm.store.variants import list_variants
 
-    factory = adapter_factory or (lambda: load_adapter(config.model, LoadOptions(device=config.device), config.adapter))
+    # the model sees the prompt (template, padding) of the protocol its answers were scored under
+    options = LoadOptions(device=config.device, protocol=resolve_protocol(config.data, config.protocol).name)
+    factory = adapter_factory or (lambda: load_adapter(config.model, options, config.adapter))
     list_variants(config.data)  # a bad data folder fails here, before represent.json pins it
     check_identity(config)
     payload = analyse(config, collect_states(config, factory, on_items))
