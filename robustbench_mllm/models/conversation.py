@@ -10,7 +10,8 @@
   folder: ``conv_vicuna_v1``, the conversation LLaVA-1.5 was trained with (``--version v1``) and
   LLaVA's own scripts evaluate with; same layout, its own system wording.
 
-A user's system-prompt file replaces the system message of either conversation.
+A user's system-prompt file replaces the system message of either conversation. Under ``llava_v1``
+the prompt is also tokenized as the released code does (``LlavaRuntime.released_token_ids``).
 """
 
 from __future__ import annotations
@@ -52,18 +53,24 @@ class PromptTemplate:
     name: str  # llava_v1 | vicuna_v1 | chat_template | llava_hf
     render: PromptFormatter
     system_file: Path | None = None  # the user's system message replaced the template's
+    released_tokens: bool = False  # tokenized by LLaVA's tokenizer_image_token, not the processor
 
     def describe(self) -> dict[str, Any]:
-        described: dict[str, Any] = {"prompt_template": self.name}
+        described: dict[str, Any] = {
+            "prompt_template": self.name,
+            "tokenization": "tokenizer_image_token" if self.released_tokens else "processor",
+        }
         if self.system_file is not None:
             described["system_prompt"] = f"file:{self.system_file}"
         return described
 
 
-def conversation_template(name: str, system: str, system_file: Path | None) -> PromptTemplate:
+def conversation_template(
+    name: str, system: str, system_file: Path | None, released_tokens: bool = False
+) -> PromptTemplate:
     if system_file is not None:
         system = system_file.read_text(encoding="utf-8").strip()
-    return PromptTemplate(name, lambda question: conversation_prompt(system, question), system_file)
+    return PromptTemplate(name, lambda question: conversation_prompt(system, question), system_file, released_tokens)
 
 
 def hf_chat_template(processor: Any) -> PromptTemplate:
@@ -85,5 +92,5 @@ def template_for(
 ) -> PromptTemplate:
     """The protocol's conversation (``llava_v1``), else the checkpoint's own (``checkpoint()``)."""
     if protocol.chat_template == "llava_v1":
-        return conversation_template("llava_v1", LLAVA_V1_SYSTEM, system_file)
+        return conversation_template("llava_v1", LLAVA_V1_SYSTEM, system_file, released_tokens=True)
     return checkpoint()

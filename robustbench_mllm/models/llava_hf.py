@@ -24,6 +24,6 @@ def load_llava_hf(model: str, options: LoadOptions) -> LlavaRuntime:
     template = template_for(protocol, lambda: hf_chat_template(processor), options.system_prompt_file)
     pad = resolve_pad_to_square(Path(model), options.pad_to_square, adapter_default=protocol.pad_to_square)
     return LlavaRuntime(
-        network, processor, format_prompt=template.render, pad_square=pad,
+        network, processor, format_prompt=template.render, pad_square=pad, released_tokens=template.released_tokens,
         description=runtime_description("llava-hf", model, network, template, pad, processor, protocol),
     )

@@ -152,7 +152,7 @@ def load_llava_original(model: str, options: LoadOptions, name: str = "llava-ori
     # the original codebase pads (image_aspect_ratio "pad") under every protocol
     pad = resolve_pad_to_square(Path(model), options.pad_to_square, adapter_default=True)
     return LlavaRuntime(
-        network, processor, format_prompt=template.render, pad_square=pad,
+        network, processor, format_prompt=template.render, pad_square=pad, released_tokens=template.released_tokens,
         description=runtime_description(name, model, network, template, pad, processor, protocol),
     )
 

@@ -2,7 +2,10 @@
 
 The adapters differ only in how they load the model and format the prompt; encoding (left
 padding + attention mask, so batched greedy answers equal batch-size-1 answers), generation and
-hidden-state capture live here once.
+hidden-state capture live here once. With ``released_tokens`` the prompt is tokenized as LLaVA's
+``tokenizer_image_token`` does (the text on each side of ``<image>`` tokenized alone, the later
+piece without its BOS), so the ids equal the released evaluation's whatever the tokenizer does
+next to an added special token.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from PIL import Image
 
 from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.models.base import GenerationParams
-from robustbench_mllm.models.conversation import PromptFormatter, PromptTemplate
+from robustbench_mllm.models.conversation import IMAGE_PLACEHOLDER, PromptFormatter, PromptTemplate
 from robustbench_mllm.protocols import Protocol
 from robustbench_mllm.seeding import stable_seed
 
@@ -97,11 +100,13 @@ class LlavaRuntime:
         format_prompt: PromptFormatter,
         pad_square: bool,
         description: dict[str, Any],
+        released_tokens: bool = False,
     ) -> None:
         self.model = model
         self.processor = processor
         self.format_prompt = format_prompt
         self.pad_square = pad_square
+        self.released_tokens = released_tokens
         self.description = description
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"  # generation continues from the last position
@@ -118,10 +123,34 @@ class LlavaRuntime:
             images = [pad_to_square(img, self._pad_colour) for img in images]
         texts = [self.format_prompt(question) for _, question in batch]
         inputs = self.processor(images=images, text=texts, padding=True, return_tensors="pt")
+        if self.released_tokens:
+            inputs = {**inputs, **self.released_token_ids(texts, inputs["input_ids"])}
         dtype = next(self.model.parameters()).dtype
         encoded = {k: v.to(self.device) for k, v in inputs.items()}
         encoded["pixel_values"] = encoded["pixel_values"].to(dtype)
         return encoded
+
+    def released_token_ids(self, texts: Sequence[str], processed: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Left-padded ids and mask of ``texts`` by ``tokenizer_image_token``, each placeholder
+        expanded to as many image tokens as the processor gave it (``processed``)."""
+        import torch
+
+        bos = self.tokenizer.bos_token_id
+        rows = []
+        for text, image_tokens in zip(texts, (processed == self.image_token_id).sum(dim=1).tolist()):
+            pieces = [self.tokenizer(piece).input_ids for piece in text.split(IMAGE_PLACEHOLDER)]
+            per_image = image_tokens // max(len(pieces) - 1, 1)
+            offset = 1 if pieces[0][:1] == [bos] else 0  # the first piece's BOS, kept once
+            ids = pieces[0][:offset]
+            for index, piece in enumerate(pieces):
+                ids += ([self.image_token_id] * per_image if index else []) + piece[offset:]
+            rows.append(ids)
+        width = max(len(ids) for ids in rows)
+        pad = self.tokenizer.pad_token_id
+        return {
+            "input_ids": torch.tensor([[pad] * (width - len(ids)) + ids for ids in rows]),
+            "attention_mask": torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in rows]),
+        }
 
     def generate(self, batch: Sequence[tuple[Image.Image, str]], params: GenerationParams) -> list[str]:
         import torch
