@@ -54,8 +54,8 @@ def collect_states(config: RepresentConfig, adapter_factory: Callable[[], Any],
                    on_items: Callable[[int], None] | None = None) -> dict[str, dict[str, StoredStates]]:
     """Stored states of every variant, computing (and storing) those not on disk yet; the model is
     loaded only when something is missing."""
-    from robustbench_mllm.runners.evaluate.run import decode_image
     from robustbench_mllm.prompts import prompt_for
+    from robustbench_mllm.runners.evaluate.run import decode_image
     from robustbench_mllm.runners.evaluate.scoring import task_of
     from robustbench_mllm.store.manifest import resolve_protocol
     from robustbench_mllm.store.variants import list_variants, load_items

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from robustbench_mllm.models.base import GenerationParams
-from robustbench_mllm.models.detect import detect_adapter, load_adapter
 from robustbench_mllm.models.conversation import LLAVA_V1_SYSTEM
+from robustbench_mllm.models.detect import detect_adapter, load_adapter
 from robustbench_mllm.models.llava_runtime import LlavaRuntime
 from robustbench_mllm.models.options import LoadOptions
 from robustbench_mllm.registry import load_registry
