@@ -158,9 +158,10 @@ class LlavaRuntime:
         if not batch:
             return []
         inputs = self.encode(batch)
-        sampling: dict[str, Any] = {"do_sample": False}
+        # greedy as the released scripts (num_beams 1 whatever the checkpoint's generation config says)
+        sampling: dict[str, Any] = {"do_sample": False, "num_beams": 1}
         if params.temperature > 0:
-            sampling = {"do_sample": True, "temperature": params.temperature}
+            sampling = {"do_sample": True, "temperature": params.temperature, "num_beams": 1}
             torch.manual_seed(stable_seed("generate", *(q for _, q in batch)) % (2**63))
         with torch.inference_mode():
             output = self.model.generate(
