@@ -151,10 +151,11 @@ def run_represent(config: RepresentConfig, adapter_factory: Callable[[], Any] | 
     from robustbench_mllm.store.variants import list_variants
 
     # the model sees the prompt (template, padding) of the protocol its answers were scored under
-    options = LoadOptions(device=config.device, protocol=resolve_protocol(config.data, config.protocol).name)
+    protocol = resolve_protocol(config.data, config.protocol)
+    options = LoadOptions(device=config.device, protocol=protocol.name)
     factory = adapter_factory or (lambda: load_adapter(config.model, options, config.adapter))
     list_variants(config.data)  # a bad data folder fails here, before represent.json pins it
     check_identity(config)
     payload = analyse(config, collect_states(config, factory, on_items))
-    update_results(config.out, SECTION, payload)
+    update_results(config.out, SECTION, payload, protocol)
     return payload
