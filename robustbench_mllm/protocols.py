@@ -59,7 +59,7 @@ class Protocol:
     pope_suffix: str
     choice_suffix: str
     chat_template: ChatTemplate
-    pad_to_square: bool
+    pad_to_square: bool  # True: pad every image (the released eval); False: as the adapter does
     choice_parser: ChoiceParser
     # scoring
     pope_average: PopeAverage
