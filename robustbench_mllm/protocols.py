@@ -36,6 +36,8 @@ JudgeQuestion = Literal["perturbed", "clean"]
 EmidEstimator = Literal["official", "per_suite"]
 
 DEFAULT_PROTOCOL = "vittle"
+# what files written before protocols were recorded were made with (robust-mllm 0.1's behaviour)
+UNRECORDED_PROTOCOL = "canonical"
 POPE_SUFFIX = "\nAnswer the question using a single word or phrase."
 LLAVA_CHOICE_SUFFIX = "Answer with the option's letter from the given choices directly."
 PAPER_CHOICE_SUFFIX = "Answer in a character from the given choices directly."
@@ -57,7 +59,7 @@ class Protocol:
     pope_suffix: str
     choice_suffix: str
     chat_template: ChatTemplate
-    pad_to_square: bool
+    pad_to_square: bool  # True: pad every image (the released eval); False: as the adapter does
     choice_parser: ChoiceParser
     # scoring
     pope_average: PopeAverage

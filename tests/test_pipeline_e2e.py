@@ -69,7 +69,7 @@ def test_generate_evaluate_judge_emid_represent_report(
          "--max-new-tokens", "8", "--device", "cpu"])
     evaluated = read_json(run / "results.json")["evaluate"]["datasets"]
     for split_metrics in evaluated["sample_pope"].values():
-        assert 0.0 <= split_metrics["metrics"]["llava"]["mean"]["accuracy"] <= 1.0
+        assert 0.0 <= split_metrics["metrics"]["llava"]["pooled"]["accuracy"] <= 1.0
 
     open_items = load_items(generated, "sample_lbcoco", "clean")
     unrateable = open_items[0].reference_answer

@@ -61,8 +61,12 @@ def evaluate(
     vision_tower: Optional[Path] = typer.Option(
         None, "--vision-tower", help="llava-original: local CLIP folder when the checkpoint lacks it."
     ),
+    protocol: Optional[str] = typer.Option(
+        None, "--protocol", help="Prompt, template, padding and scoring recipe: vittle | canonical "
+        "(default: the one recorded with the data). See `robust-mllm list protocols`.",
+    ),
     system_prompt_file: Optional[Path] = typer.Option(
-        None, "--system-prompt-file", help="llava-original: replace the vicuna_v1 system prompt."
+        None, "--system-prompt-file", help="Replace the system message of the llava_v1 / vicuna_v1 prompt (LLaVA adapters)."
     ),
 ) -> None:
     """Answer every item of the generated variants with one model (resumable, shardable)."""
@@ -80,6 +84,7 @@ def evaluate(
         model=model, data=data, out=out or Path("runs") / Path(model.rstrip("/")).name, adapter=adapter,
         variants=split_names(variants), datasets=split_names(datasets), batch_size=batch_size,
         max_new_tokens=max_new_tokens, limit=limit, shard=Shard.parse(shard), options=options,
+        protocol=protocol,
     )
     outcome = run_evaluate(config)
     console.print(summary_table(outcome.results))

@@ -1,9 +1,14 @@
 """Multiple-choice option-letter extraction and exact-match accuracy (the prompt is built in
-``robustbench_mllm.prompts``).
+``robustbench_mllm.prompts``). Two parsers, chosen by the protocol's ``choice_parser``:
 
-Extraction accepts the forms models actually
-produce ("B", "b", "(B)", "B) cat", "The answer is (B).", "Answer: B", the option text itself) and
-refuses to read the article "A"/"a" in "A cat sits..." as option A.
+- ``scienceqa`` (``vittle``): the released ScienceQA scorer (Vittle's
+  ``eval_science_qa_huggingface.py``). The answer is the letter when the whole answer is one of
+  the letters A-L; else its first character when that is such a letter followed by ". "; else the
+  letter of "The answer is X." when that pattern (regex ``The answer is ([A-Z]).``, the final dot
+  any character) matches exactly once; else it fails. A letter beyond the item's options fails.
+- ``lenient`` (``canonical``): accepts the forms models actually produce ("B", "b", "(B)",
+  "B) cat", "The answer is (B).", "Answer: B", the option text itself) and refuses to read the
+  article "A"/"a" in "A cat sits..." as option A.
 """
 
 from __future__ import annotations
@@ -11,8 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.prompts import LETTERS, option_letters
+from robustbench_mllm.protocols import ChoiceParser
 
+# the released scorer's ``--options`` default
+SCIENCEQA_LETTERS = "ABCDEFGHIJKL"
+_SCIENCEQA_STATED = re.compile(r"The answer is ([A-Z]).")
 
 _WHOLE = re.compile(r"^\W*\(?([A-Za-z])\)?\W*$")  # "B", "b.", "(B)", "**C**"
 _STATED = re.compile(  # only the keywords are case-insensitive: "the answer is a cat" names no option
@@ -49,6 +59,19 @@ def extract_option_letter(answer: str, choices: Sequence[str] = (), n_options: i
     return candidates.pop() if len(candidates) == 1 else None
 
 
+def extract_scienceqa_letter(answer: str, n_options: int) -> str | None:
+    """The letter the released ScienceQA scorer reads from ``answer``; None where it reads FAILED
+    or a letter outside the first ``n_options``."""
+    if len(answer) == 1 and answer in SCIENCEQA_LETTERS:
+        letter = answer
+    elif len(answer) >= 3 and answer[0] in SCIENCEQA_LETTERS and answer[1:3] == ". ":
+        letter = answer[0]
+    else:
+        stated = _SCIENCEQA_STATED.findall(answer)
+        letter = stated[0] if len(stated) == 1 else ""
+    return letter if letter and letter in SCIENCEQA_LETTERS[:n_options] else None
+
+
 def _match_choice_text(text: str, choices: Sequence[str]) -> str | None:
     """The letter of the one option whose text the answer is (or starts with)."""
     norm = _normalise(text)
@@ -65,12 +88,23 @@ def _normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
-def multiple_choice_report(rows: Iterable[tuple[str, str, Sequence[str]]]) -> dict[str, float | int]:
+def read_letter(answer: str, choices: Sequence[str], parser: ChoiceParser) -> str | None:
+    """The option letter ``parser`` reads (options given only inside the question: A-E)."""
+    if parser == "scienceqa":
+        return extract_scienceqa_letter(answer, len(choices) or 5)
+    if parser == "lenient":
+        return extract_option_letter(answer, choices)
+    raise ConfigError(f"unknown choice parser {parser!r}: expected 'scienceqa' or 'lenient'")
+
+
+def multiple_choice_report(
+    rows: Iterable[tuple[str, str, Sequence[str]]], parser: ChoiceParser = "lenient"
+) -> dict[str, float | int]:
     """Exact-match accuracy for (label letter, answer, choices) rows; unreadable answers are wrong."""
     n = correct = unparseable = 0
     for label, answer, choices in rows:
         n += 1
-        letter = extract_option_letter(answer, choices)
+        letter = read_letter(answer, choices, parser)
         unparseable += letter is None
         correct += letter is not None and letter == label.strip().upper()
     return {"n": n, "correct": correct, "unparseable": unparseable, "accuracy": correct / n if n else 0.0}

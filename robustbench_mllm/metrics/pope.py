@@ -10,19 +10,28 @@ Two answer rules:
   accuracy, and are reported as ``unparseable``.
 
 Metrics are fractions in [0, 1]; ``yes_ratio`` is the share of parsed answers that say yes.
+
+Two averages over splits, both reported:
+
+- ``pooled`` (the released ``eval_pope.py``, hence the paper's numbers): TP/FP/TN/FN summed over
+  the splits (the script sums count/3; no ratio changes), then every metric from the summed
+  counts. Accuracy is then the mean of the split accuracies whenever the splits have the same
+  size, as POPE's three do; precision, recall and F1 are micro averages.
+- ``per_split``: the unweighted mean of each split's metrics (robust-mllm 0.1).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from robustbench_mllm.errors import ConfigError, DataFormatError
 
 AnswerRule = Literal["llava", "strict"]
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "yes_ratio")
+AVERAGES = ("pooled", "per_split")  # the report's keys beside the split names
 
 
 def parse_llava(answer: str) -> str:
@@ -92,21 +101,32 @@ def confusion(pairs: Iterable[tuple[str, str]], rule: AnswerRule = "llava") -> C
     return Confusion(**counts)
 
 
+def pooled(tables: Iterable[Confusion]) -> Confusion:
+    """One table of the counts summed over ``tables``."""
+    tables = list(tables)
+    return Confusion(**{f.name: sum(getattr(t, f.name) for t in tables) for f in fields(Confusion)})
+
+
 def yes_no_report(
     rows: Iterable[tuple[str, str, str]], rule: AnswerRule = "llava"
 ) -> dict[str, dict[str, float | int]]:
-    """Metrics per split for (split, label, answer) rows, plus ``mean`` (unweighted over splits)."""
+    """Metrics per split for (split, label, answer) rows, plus the ``pooled`` and ``per_split``
+    averages over the splits (see the module docstring)."""
     by_split: dict[str, list[tuple[str, str]]] = {}
     for split, label, answer in rows:
         by_split.setdefault(split or "all", []).append((label, answer))
-    report = {split: confusion(pairs, rule).metrics() for split, pairs in sorted(by_split.items())}
+    tables = {split: confusion(pairs, rule) for split, pairs in sorted(by_split.items())}
+    clash = set(tables) & set(AVERAGES)
+    if clash:
+        raise DataFormatError(f"split name {sorted(clash)[0]!r} is reserved for an average over splits")
+    report = {split: table.metrics() for split, table in tables.items()}
     if report:
-        report["mean"] = mean_over_splits(report)
+        report["pooled"] = pooled(tables.values()).metrics()
+        report["per_split"] = mean_over_splits([report[split] for split in tables])
     return report
 
 
-def mean_over_splits(per_split: Mapping[str, Mapping[str, float | int]]) -> dict[str, float | int]:
-    splits = [m for name, m in per_split.items() if name != "mean"]
+def mean_over_splits(splits: list[Mapping[str, float | int]]) -> dict[str, float | int]:
     mean: dict[str, float | int] = {k: sum(m[k] for m in splits) / len(splits) for k in METRIC_NAMES}
     mean["unparseable"] = sum(int(m["unparseable"]) for m in splits)
     mean["n"] = sum(int(m["n"]) for m in splits)

@@ -3,51 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from robustbench_mllm.models.base import register_model
-from robustbench_mllm.models.llava_runtime import (
-    LLAVA_HF_PROMPT,
-    LlavaRuntime,
-    PromptFormatter,
-    load_processor_and_model,
-)
+from robustbench_mllm.models.conversation import hf_chat_template, template_for
+from robustbench_mllm.models.llava_runtime import LlavaRuntime, load_processor_and_model, runtime_description
 from robustbench_mllm.models.options import LoadOptions
 from robustbench_mllm.models.preprocessing import resolve_pad_to_square
-
-
-def chat_prompt_formatter(processor: Any) -> PromptFormatter:
-    """The processor's chat template when it has one, else the LLaVA-1.5 HF prompt."""
-    if getattr(processor, "chat_template", None):
-
-        def render(question: str) -> str:
-            conversation = [
-                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
-            ]
-            return processor.apply_chat_template(conversation, add_generation_prompt=True)
-
-        return render
-    return lambda question: LLAVA_HF_PROMPT.format(question=question)
+from robustbench_mllm.protocols import get_protocol
 
 
 @register_model("llava-hf")
 def load_llava_hf(model: str, options: LoadOptions) -> LlavaRuntime:
-    """Transformers LLaVA folder (model_type llava), its chat template; --pad-to-square as original.
+    """Transformers LLaVA folder (model_type llava); prompt and padding as the protocol says.
 
-    ``--pad-to-square`` reproduces the original LLaVA-1.5 preprocessing (CLIP mean colour); without
-    the option, what the checkpoint's ``robust_mllm.json`` records, else no padding."""
+    ``vittle``: the released llava_v1 conversation and pad-to-square with the CLIP mean colour;
+    ``canonical``: the checkpoint's chat template, no padding. ``--pad-to-square`` /
+    ``--no-pad-to-square``, else the checkpoint's ``robust_mllm.json``, win over the protocol."""
+    protocol = get_protocol(options.protocol)
     processor, network = load_processor_and_model(model, options.device, options.dtype)
-    pad = resolve_pad_to_square(Path(model), options.pad_to_square, adapter_default=False)
+    template = template_for(protocol, lambda: hf_chat_template(processor), options.system_prompt_file)
+    pad = resolve_pad_to_square(Path(model), options.pad_to_square, adapter_default=protocol.pad_to_square)
     return LlavaRuntime(
-        network,
-        processor,
-        format_prompt=chat_prompt_formatter(processor),
-        pad_square=pad,
-        description={
-            "adapter": "llava-hf",
-            "model": str(model),
-            "dtype": str(next(network.parameters()).dtype).removeprefix("torch."),
-            "pad_to_square": pad,
-            "prompt": "chat_template" if getattr(processor, "chat_template", None) else LLAVA_HF_PROMPT,
-        },
+        network, processor, format_prompt=template.render, pad_square=pad, released_tokens=template.released_tokens,
+        description=runtime_description("llava-hf", model, network, template, pad, processor, protocol),
     )

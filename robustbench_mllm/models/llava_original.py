@@ -5,9 +5,10 @@ into the HF ``LlavaForConditionalGeneration`` by renaming its state-dict keys on
 transformers documents for its LLaVA conversion). The CLIP tower comes from the checkpoint when it
 carries ``model.vision_tower.vision_tower.*`` weights, else from a local CLIP folder
 (``--vision-tower``, or ``mm_vision_tower`` when that is a local path); its config and image
-processor are read from that folder. Prompts follow the original ``vicuna_v1`` conversation, and
-images are padded to a square with the CLIP mean colour (``image_aspect_ratio: pad``) unless the
-checkpoint's ``robust_mllm.json`` or ``--no-pad-to-square`` says otherwise.
+processor are read from that folder. The prompt is the protocol's conversation (``vittle``: the
+released evaluation's ``llava_v1``; ``canonical``: ``vicuna_v1``, the one LLaVA-1.5 was trained
+with), and images are padded to a square with the CLIP mean colour (``image_aspect_ratio: pad``)
+unless the checkpoint's ``robust_mllm.json`` or ``--no-pad-to-square`` says otherwise.
 """
 
 from __future__ import annotations
@@ -18,19 +19,11 @@ from typing import Any
 
 from robustbench_mllm.errors import DataFormatError, MissingResourceError
 from robustbench_mllm.models.base import register_model
-from robustbench_mllm.models.llava_runtime import LlavaRuntime
+from robustbench_mllm.models.conversation import VICUNA_V1_SYSTEM, conversation_template, template_for
+from robustbench_mllm.models.llava_runtime import LlavaRuntime, runtime_description
 from robustbench_mllm.models.options import LoadOptions, resolve_device, resolve_dtype
 from robustbench_mllm.models.preprocessing import resolve_pad_to_square
-
-# The system message of LLaVA's ``conv_vicuna_v1`` template (llava/conversation.py), verbatim:
-# it is part of the prompt the published LLaVA-1.5 numbers were measured with.
-VICUNA_V1_SYSTEM = (
-    "A chat between a curious human and an artificial intelligence assistant. "
-    "The assistant gives helpful, detailed, and polite answers to the human's questions."
-)
-# vicuna_v1 joins system, "USER: <msg>" and "ASSISTANT:" with single spaces; the image placeholder
-# precedes the question on its own line (mm_use_im_start_end = False)
-VICUNA_V1_PROMPT = "{system} USER: <image>\n{question} ASSISTANT:"
+from robustbench_mllm.protocols import get_protocol
 
 # LLaVA codebase key -> HF LlavaForConditionalGeneration key (regex, applied on load), for the
 # module layout of transformers 5.x (checked in load_original_model)
@@ -149,20 +142,18 @@ def load_original_model(folder: Path, options: LoadOptions) -> tuple[Any, Any]:
 
 
 def load_llava_original(model: str, options: LoadOptions, name: str = "llava-original") -> LlavaRuntime:
-    """The converted model with the vicuna_v1 prompt (or --system-prompt-file) and pad-to-square."""
+    """The converted model with the protocol's conversation (or --system-prompt-file) and pad-to-square."""
+    protocol = get_protocol(options.protocol)
     processor, network = load_original_model(Path(model), options)
-    custom = options.system_prompt_file
-    system = custom.read_text(encoding="utf-8").strip() if custom else VICUNA_V1_SYSTEM
+    system_file = options.system_prompt_file
+    template = template_for(
+        protocol, lambda: conversation_template("vicuna_v1", VICUNA_V1_SYSTEM, system_file), system_file
+    )
+    # the original codebase pads (image_aspect_ratio "pad") under every protocol
     pad = resolve_pad_to_square(Path(model), options.pad_to_square, adapter_default=True)
     return LlavaRuntime(
-        network, processor,
-        format_prompt=lambda question: VICUNA_V1_PROMPT.format(system=system, question=question),
-        pad_square=pad,
-        description={
-            "adapter": name, "model": str(model), "pad_to_square": pad,
-            "dtype": str(next(network.parameters()).dtype).removeprefix("torch."),
-            "prompt": f"file:{custom}" if custom else "vicuna_v1",
-        },
+        network, processor, format_prompt=template.render, pad_square=pad, released_tokens=template.released_tokens,
+        description=runtime_description(name, model, network, template, pad, processor, protocol),
     )
 
 
@@ -176,7 +167,7 @@ def _register(name: str, doc: str) -> None:
 
 _register(
     "llava-original",
-    "LLaVA-codebase checkpoint (llava_llama), converted to HF on load; vicuna_v1 prompt, pad-to-square.",
+    "LLaVA-codebase checkpoint (llava_llama), converted to HF on load; llava_v1 / vicuna_v1 prompt, pad-to-square.",
 )
 _register(
     "ross",

@@ -11,14 +11,19 @@ from pathlib import Path
 
 from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.models.bottleneck import Compat
+from robustbench_mllm.protocols import DEFAULT_PROTOCOL, get_protocol
 
 
 @dataclass(frozen=True)
 class LoadOptions:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    # the protocol whose prompt template and image padding a LLaVA-family adapter applies
+    # (``evaluate`` and ``represent`` set the one they resolved for the data)
+    protocol: str = DEFAULT_PROTOCOL
     # Pad images to a square with the CLIP mean colour before the processor, as the original
-    # LLaVA-1.5 did (image_aspect_ratio "pad"). None: the adapter's default.
+    # LLaVA-1.5 did (image_aspect_ratio "pad"). None: the checkpoint's record, else the protocol's
+    # and adapter's default.
     pad_to_square: bool | None = None
     # vittle: decoder layers of the visual / text bottleneck (None: the checkpoint's config, else 24)
     vittle_layer_v: int | None = None
@@ -27,7 +32,7 @@ class LoadOptions:
     compat: Compat = "exact"
     # llava-original: a local CLIP vision tower folder when the checkpoint lacks the tower weights
     vision_tower: Path | None = None
-    # llava-original: a text file replacing the vicuna_v1 system prompt
+    # a text file replacing the system message of the llava_v1 / vicuna_v1 conversation
     system_prompt_file: Path | None = None
     # openai: server and concurrency (the key comes from the environment variable named here)
     base_url: str | None = None
@@ -39,6 +44,7 @@ class LoadOptions:
     def __post_init__(self) -> None:
         if self.compat not in ("exact", "released"):
             raise ConfigError(f"`compat` {self.compat!r}: expected 'exact' or 'released'")
+        get_protocol(self.protocol)  # an unknown name fails here, with close matches
 
 
 def resolve_device(device: str) -> str:

@@ -2,8 +2,10 @@
 
 ``robust-mllm train`` writes ``OUT/robust_mllm.json`` (``{"image_preprocessing": {"pad_to_square":
 true}}``) so that the adapters evaluate a checkpoint the way it was trained: the trainer pads to a
-square by default (the LLaVA-1.5 recipe), whereas a transformers LLaVA checkpoint is usually
-evaluated without padding. An explicit ``--pad-to-square`` / ``--no-pad-to-square`` still wins.
+square by default (the LLaVA-1.5 recipe). The record plays the part of the ``image_aspect_ratio``
+a released checkpoint's config carries, which LLaVA's evaluation reads. An explicit
+``--pad-to-square`` / ``--no-pad-to-square`` still wins; without either, the protocol decides
+(``vittle`` pads, as the released evaluation; ``canonical`` leaves it to the adapter).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def recorded_pad_to_square(folder: Path) -> bool | None:
 
 
 def resolve_pad_to_square(folder: Path, requested: bool | None, adapter_default: bool) -> bool:
-    """The explicit option, else the checkpoint's record, else the adapter's default."""
+    """The explicit option, else the checkpoint's record, else the (protocol's) adapter default."""
     if requested is not None:
         return requested
     recorded = recorded_pad_to_square(folder)

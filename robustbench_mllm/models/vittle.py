@@ -4,8 +4,9 @@ The base model loads as ``llava-hf`` (config model_type ``llava``) or ``llava-or
 (``llava_llama``, the released training code's layout); the bottleneck weights come from either
 checkpoint layout (``bottleneck.safetensors`` beside the model, or ``model.bottleneck_layer_*`` keys
 inside the model's safetensors; see ``models/bottleneck.py``). Vittle (F) and (L) load alike: the
-(L) prior vectors are read but unused at inference. Image padding follows the base adapter (and so
-the checkpoint's ``robust_mllm.json`` when our trainer made it). The shared hooks (``bottleneck_hooks.py``)
+(L) prior vectors are read but unused at inference. Prompt template, tokenization and image padding
+follow the base adapter under the protocol (and so the checkpoint's ``robust_mllm.json`` when our
+trainer made it). The shared hooks (``bottleneck_hooks.py``)
 replace h by (1 - a) h + a mu after decoder layer l of each modality, on the prefill and on every
 cached decode step (whose positions are all text tokens).
 """
@@ -79,7 +80,7 @@ def load_vittle(model: str, options: LoadOptions) -> LlavaRuntime:
     }
     runtime = LlavaRuntime(
         base.model, base.processor, format_prompt=base.format_prompt, pad_square=base.pad_square,
-        description=description,
+        description=description, released_tokens=base.released_tokens,
     )
     runtime.bottleneck = handle  # type: ignore[attr-defined]  # keeps the hooks' owner alive
     return runtime

@@ -41,8 +41,8 @@ class SectionMetric:
 
 
 SECTION_METRICS = (
-    SectionMetric("evaluate", ("metrics", "llava", "mean", "accuracy"), "pope_accuracy", "", 100.0, True),
-    SectionMetric("evaluate", ("metrics", "llava", "mean", "f1"), "pope_f1", "", 100.0, True),
+    SectionMetric("evaluate", ("metrics", "llava", "per_split", "accuracy"), "pope_accuracy", "", 100.0, True),
+    SectionMetric("evaluate", ("metrics", "llava", "per_split", "f1"), "pope_f1", "", 100.0, True),
     SectionMetric("evaluate", ("metrics", "accuracy"), "accuracy", "", 100.0, True),
     SectionMetric("judge", ("mean_over_runs", "overall", "score"), "relative_preference", "", 1.0, True),
     SectionMetric("emid", ("emid",), "emid", "EMID"),

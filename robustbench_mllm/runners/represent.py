@@ -54,8 +54,8 @@ def collect_states(config: RepresentConfig, adapter_factory: Callable[[], Any],
                    on_items: Callable[[int], None] | None = None) -> dict[str, dict[str, StoredStates]]:
     """Stored states of every variant, computing (and storing) those not on disk yet; the model is
     loaded only when something is missing."""
-    from robustbench_mllm.runners.evaluate.run import decode_image
     from robustbench_mllm.prompts import prompt_for
+    from robustbench_mllm.runners.evaluate.run import decode_image
     from robustbench_mllm.runners.evaluate.scoring import task_of
     from robustbench_mllm.store.manifest import resolve_protocol
     from robustbench_mllm.store.variants import list_variants, load_items
@@ -147,11 +147,15 @@ def run_represent(config: RepresentConfig, adapter_factory: Callable[[], Any] | 
                   on_items: Callable[[int], None] | None = None) -> dict[str, Any]:
     from robustbench_mllm.models.detect import load_adapter
     from robustbench_mllm.models.options import LoadOptions
+    from robustbench_mllm.store.manifest import resolve_protocol
     from robustbench_mllm.store.variants import list_variants
 
-    factory = adapter_factory or (lambda: load_adapter(config.model, LoadOptions(device=config.device), config.adapter))
+    # the model sees the prompt (template, padding) of the protocol its answers were scored under
+    protocol = resolve_protocol(config.data, config.protocol)
+    options = LoadOptions(device=config.device, protocol=protocol.name)
+    factory = adapter_factory or (lambda: load_adapter(config.model, options, config.adapter))
     list_variants(config.data)  # a bad data folder fails here, before represent.json pins it
     check_identity(config)
     payload = analyse(config, collect_states(config, factory, on_items))
-    update_results(config.out, SECTION, payload)
+    update_results(config.out, SECTION, payload, protocol)
     return payload

@@ -1,6 +1,12 @@
 """``RUN/run.json``: what a run folder was made from (model, adapter, data folder, manifest hash,
-parameters). Written by ``evaluate`` and ``merge``; every later stage finds the generated data
-through its one ``data`` key."""
+parameters, protocol). Written by ``evaluate`` and ``merge``; every later stage finds the generated
+data through its one ``data`` key, and the protocol the answers were made under through
+``run_protocol``.
+
+Keys: ``model``, ``adapter_name``, ``adapter`` (the adapter's ``describe()``: prompt template,
+padding, ...), ``data``, ``manifest_sha256``, ``params`` (what a resumed run must repeat, with
+the protocol's name), ``protocol`` (``Protocol.record()``: name, version and every setting; absent
+in files written before protocols were versioned)."""
 
 from __future__ import annotations
 
@@ -9,10 +15,12 @@ from typing import Any
 
 from robustbench_mllm.errors import DataFormatError, MissingResourceError
 from robustbench_mllm.io_utils import atomic_write_json, read_json
+from robustbench_mllm.protocols import UNRECORDED_PROTOCOL
 from robustbench_mllm.store.layout import RESULTS, RUN_INFO
 from robustbench_mllm.store.predictions import has_predictions
 
 DATA_KEY = "data"
+PROTOCOL_KEY = "protocol"
 
 
 def run_info_path(run_dir: Path) -> Path:
@@ -40,6 +48,14 @@ def require_run_info(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise MissingResourceError(f"{path}: missing; is {run_dir} a `robust-mllm evaluate` run folder?")
     return read_run_info(run_dir)
+
+
+def run_protocol(info: dict[str, Any]) -> str:
+    """The name of the protocol a run's answers were made under (old files: ``canonical``)."""
+    recorded = info.get(PROTOCOL_KEY)
+    if isinstance(recorded, dict) and recorded.get("name"):
+        return str(recorded["name"])
+    return str((info.get("params") or {}).get("protocol") or UNRECORDED_PROTOCOL)
 
 
 def write_run_info(run_dir: Path, info: dict[str, Any]) -> None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from robustbench_mllm.metrics.closed_form import extract_option_letter, multiple_choice_report
+from robustbench_mllm.metrics.closed_form import (
+    extract_option_letter,
+    extract_scienceqa_letter,
+    multiple_choice_report,
+)
 from robustbench_mllm.prompts import multiple_choice_prompt, prompt_for
 from robustbench_mllm.protocols import CANONICAL, LLAVA_CHOICE_SUFFIX, PAPER_CHOICE_SUFFIX, VITTLE
 from robustbench_mllm.records import Item
@@ -58,3 +64,54 @@ def test_each_protocol_sends_its_own_suffixes() -> None:
 def test_accuracy_counts_unreadable_answers_as_wrong() -> None:
     report = multiple_choice_report([("B", "B", CHOICES), ("A", "(C)", CHOICES), ("D", "no idea", CHOICES)])
     assert report == {"n": 3, "correct": 1, "unparseable": 1, "accuracy": pytest.approx(1 / 3)}
+
+
+# The released ScienceQA scorer's rule, step by step: options A-L; the whole answer one of them,
+# else "X. " at the start, else exactly one match of r"The answer is ([A-Z])." ("." any
+# character), else FAILED; a letter beyond the item's options counts as FAILED.
+RELEASED_OPTIONS = ["A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L"]
+
+
+def released_letter(answer: str, n_choices: int) -> str | None:
+    if answer in RELEASED_OPTIONS:
+        letter = answer
+    elif len(answer) >= 3 and answer[0] in RELEASED_OPTIONS and answer[1:3] == ". ":
+        letter = answer[0]
+    else:
+        found = re.findall(r"The answer is ([A-Z]).", answer)
+        letter = found[0] if len(found) == 1 else "FAILED"
+    return letter if letter in RELEASED_OPTIONS[:n_choices] else None
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("B", "B"),  # the exact letter
+        ("D", "D"),
+        ("b", None),  # lower case is no option letter
+        ("E", None),  # a fifth letter with four options
+        ("C. bird", "C"),  # "X. " prefix
+        ("C.bird", None),  # the prefix needs the space
+        ("The answer is B.", "B"),  # one stated answer
+        ("The answer is B", None),  # the pattern needs one character after the letter
+        ("I think The answer is A, surely", "A"),  # "." matches any character
+        ("The answer is A. The answer is C.", None),  # two matches: failed
+        ("The answer is (B).", None),  # parentheses: no match
+        ("(C)", None),
+        ("Answer: D", None),
+        ("cat", None),  # the option text is not read
+        ("AB", None),
+        ("", None),
+    ],
+)
+def test_scienceqa_parser_is_the_released_rule(answer: str, expected: str | None) -> None:
+    assert released_letter(answer, len(CHOICES)) == expected  # the table follows the stated rule
+    assert extract_scienceqa_letter(answer, len(CHOICES)) == expected
+
+
+def test_each_protocol_scores_with_its_parser() -> None:
+    rows = [("B", "B", CHOICES), ("B", "(B)", CHOICES), ("C", "The answer is C.", CHOICES), ("A", "cat", CHOICES)]
+    paper = multiple_choice_report(rows, "scienceqa")
+    assert paper == {"n": 4, "correct": 2, "unparseable": 2, "accuracy": pytest.approx(2 / 4)}
+    lenient = multiple_choice_report(rows, "lenient")  # "(B)" is read; "cat" is option B, wrong
+    assert lenient == {"n": 4, "correct": 3, "unparseable": 0, "accuracy": pytest.approx(3 / 4)}

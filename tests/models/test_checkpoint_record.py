@@ -62,13 +62,16 @@ def test_trained_vittle_f_and_l_report_their_variant_and_padding(
 ) -> None:
     fixed = _train(tiny_llava_dir, tmp_path, "vittle-f", pad_square=True)
     learned = _train(tiny_llava_dir, tmp_path, "vittle-l", pad_square=False)
-    options = LoadOptions(device="cpu", dtype="float32")
+    # canonical: the llava-hf base would not pad, so only the record can make it pad
+    options = LoadOptions(device="cpu", dtype="float32", protocol="canonical")
 
     as_fixed = load_adapter(str(fixed), options).describe()
     assert (as_fixed["adapter"], as_fixed["bottleneck"]["variant"]) == ("vittle", "F")
-    assert as_fixed["pad_to_square"] is True  # trained padded: the llava-hf base would not pad
+    assert as_fixed["pad_to_square"] is True  # trained padded
     as_learned = load_adapter(str(learned), options).describe()
     assert (as_learned["bottleneck"]["variant"], as_learned["pad_to_square"]) == ("L", False)
+    # vittle pads by default, but a checkpoint trained unpadded is evaluated unpadded
+    assert load_adapter(str(learned), LoadOptions(device="cpu", dtype="float32")).describe()["pad_to_square"] is False
 
     forced = load_adapter(str(fixed), LoadOptions(device="cpu", dtype="float32", pad_to_square=False))
     assert forced.describe()["pad_to_square"] is False

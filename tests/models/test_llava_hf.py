@@ -19,7 +19,9 @@ PARAMS = GenerationParams(max_new_tokens=8)
 
 @pytest.fixture(scope="module")
 def adapter(tiny_llava_dir: Path) -> LlavaRuntime:
-    loaded = load_adapter(str(tiny_llava_dir), LoadOptions(device="cpu"))
+    """Under ``canonical``: the checkpoint's chat template, no padding (``vittle``'s prompt and
+    padding: tests/models/test_protocol_prompts.py)."""
+    loaded = load_adapter(str(tiny_llava_dir), LoadOptions(device="cpu", protocol="canonical"))
     assert isinstance(loaded, LlavaRuntime)
     return loaded
 
@@ -61,7 +63,7 @@ def test_pad_to_square_uses_the_mean_colour() -> None:
 
 
 def test_pad_to_square_option_changes_the_pixels(tiny_llava_dir: Path, adapter: LlavaRuntime) -> None:
-    padded = load_adapter(str(tiny_llava_dir), LoadOptions(device="cpu", pad_to_square=True))
+    padded = load_adapter(str(tiny_llava_dir), LoadOptions(device="cpu", protocol="canonical", pad_to_square=True))
     batch = make_batch(2)
     assert not np.allclose(adapter.encode(batch)["pixel_values"], padded.encode(batch)["pixel_values"])  # type: ignore[attr-defined]
     assert padded.describe()["pad_to_square"] is True

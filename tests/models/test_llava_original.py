@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from robustbench_mllm.models.base import GenerationParams
+from robustbench_mllm.models.conversation import LLAVA_V1_SYSTEM
 from robustbench_mllm.models.detect import detect_adapter, load_adapter
-from robustbench_mllm.models.llava_original import VICUNA_V1_SYSTEM
 from robustbench_mllm.models.llava_runtime import LlavaRuntime
 from robustbench_mllm.models.options import LoadOptions
 from robustbench_mllm.registry import load_registry
@@ -43,7 +43,8 @@ def test_original_prompt_and_preprocessing(tiny_llava_dir: Path, tmp_path: Path)
     folder = build_tiny_original(tiny_llava_dir, tmp_path / "original")
     original = load_adapter(str(folder), LoadOptions(device="cpu"))
     assert isinstance(original, LlavaRuntime)
-    assert original.format_prompt("Is it red?") == f"{VICUNA_V1_SYSTEM} USER: <image>\nIs it red? ASSISTANT:"
+    # the default protocol (vittle): the released evaluation's llava_v1 conversation
+    assert original.format_prompt("Is it red?") == f"{LLAVA_V1_SYSTEM} USER: <image>\nIs it red? ASSISTANT:"
     assert original.pad_square  # image_aspect_ratio "pad" is the original default
     states = original.hidden_states(make_batch(2), layer=1)
     assert states.shape == (2, original.model.config.text_config.hidden_size) and bool(np.isfinite(states).all())

@@ -158,7 +158,7 @@ def test_failed_api_items_are_retried_by_a_rerun(data: Path, tmp_path: Path, mon
     assert second.generated == 24 - answered == len(healthy.requests)
     pope = read_json(run / "results.json")["evaluate"]["datasets"]["tiny_pope"]
     assert all(v["complete"] for v in pope.values())
-    assert pope["clean"]["metrics"]["strict"]["mean"]["unparseable"] == 0
+    assert pope["clean"]["metrics"]["strict"]["per_split"]["unparseable"] == 0
 
 
 def test_a_rerun_with_other_settings_is_refused_naming_only_what_changed(data: Path, tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_generate_clean_by_default_then_evaluate(suite: str, tiny: ModelAdapter,
     if task == "multiple_choice":
         assert 0.0 <= summary["metrics"]["accuracy"] <= 1.0 and summary["metrics"]["n"] == count
     elif task == "yes_no":
-        assert set(summary["metrics"]["strict"]) == {"existence", "count", "mean"}
+        assert set(summary["metrics"]["strict"]) == {"existence", "count", "pooled", "per_split"}
     assert read_json(run / "results.json")["evaluate"]["datasets"][suite]["clean"] == summary
 
 

@@ -20,7 +20,7 @@ from robustbench_mllm.store.layout import predictions_file
 from robustbench_mllm.store.predictions import predicted_variants, read_predictions, write_predictions
 from robustbench_mllm.store.run_info import require_run_info, run_info_path, write_run_info
 
-_MUST_AGREE = ("model", "adapter_name", "manifest_sha256", "data")
+_MUST_AGREE = ("model", "adapter_name", "manifest_sha256", "data", "protocol")
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from robustbench_mllm.protocols import get_protocol
 from robustbench_mllm.runners.evaluate.scoring import score_variant, task_of
 from robustbench_mllm.runners.evaluate.shard import Shard, select_items
 from robustbench_mllm.store.layout import variant_file
 from robustbench_mllm.store.predictions import predicted_variants, read_answers
 from robustbench_mllm.store.results import update_results
+from robustbench_mllm.store.run_info import run_protocol
 from robustbench_mllm.store.variants import read_labelled_items
 
 SECTION = "evaluate"
@@ -22,7 +24,9 @@ SECTION = "evaluate"
 def score_run(
     run_dir: Path, data: Path, limit: int | None, shard: Shard, info: dict[str, Any]
 ) -> dict[str, Any]:
-    """Metrics per dataset per variant, written to results.json section ``evaluate``."""
+    """Metrics per dataset per variant under the run's protocol (``info``, the run.json content),
+    written to results.json section ``evaluate`` with that protocol's record."""
+    protocol = get_protocol(run_protocol(info))
     datasets: dict[str, dict[str, Any]] = {}
     for dataset, variant in predicted_variants(run_dir):
         if not variant_file(data, dataset, variant).is_file():
@@ -31,7 +35,6 @@ def score_run(
         items = list(select_items(items, limit, shard))
         answers = read_answers(run_dir, dataset, variant)
         task = task_of(items, f"{data}/{dataset}/{variant}")
-        datasets.setdefault(dataset, {})[variant] = score_variant(items, answers, task)
+        datasets.setdefault(dataset, {})[variant] = score_variant(items, answers, task, protocol)
     payload = {"run": info, "datasets": datasets}
-    update_results(run_dir, SECTION, payload)
-    return payload
+    return update_results(run_dir, SECTION, payload, protocol)[SECTION]

@@ -20,17 +20,17 @@ from robustbench_mllm.errors import ConfigError, DataFormatError, RemoteError
 from robustbench_mllm.imaging import ImageDecodeError, load_rgb
 from robustbench_mllm.models.base import GenerationParams, ModelAdapter, PartialGenerationError
 from robustbench_mllm.models.options import LoadOptions
+from robustbench_mllm.prompts import prompt_for
+from robustbench_mllm.protocols import Protocol, get_protocol
 from robustbench_mllm.records import Item, Prediction, Task
 from robustbench_mllm.runners.evaluate.report import score_run
-from robustbench_mllm.prompts import prompt_for
-from robustbench_mllm.protocols import get_protocol
 from robustbench_mllm.runners.evaluate.scoring import DEFAULT_MAX_NEW_TOKENS, task_of
 from robustbench_mllm.runners.evaluate.shard import Shard, select_items
 from robustbench_mllm.store.layout import RUN_INFO, predictions_file
 from robustbench_mllm.store.locking import folder_lock
 from robustbench_mllm.store.manifest import manifest_sha256, resolve_protocol
 from robustbench_mllm.store.predictions import append_predictions, read_predictions
-from robustbench_mllm.store.run_info import read_run_info, run_info_path, write_run_info
+from robustbench_mllm.store.run_info import PROTOCOL_KEY, read_run_info, run_info_path, write_run_info
 from robustbench_mllm.store.variants import list_variants, load_items, read_labelled_items
 
 
@@ -55,6 +55,7 @@ class EvaluateConfig:
         options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.options).items()}
         for transient in ("device", "base_url", "api_key_env", "concurrency", "max_retries", "timeout_s"):
             options.pop(transient)  # where and how fast it runs does not change the answers
+        options.pop("protocol")  # the same as the top-level ``protocol``
         return {
             "protocol": self.protocol,
             "max_new_tokens": self.max_new_tokens,
@@ -108,19 +109,23 @@ def plan(config: EvaluateConfig) -> list[VariantWork]:
 
 
 def check_run_info(config: EvaluateConfig, adapter_name: str, manifest: str) -> dict[str, Any]:
-    """The run.json content for this invocation; refuses a run folder made with other settings."""
+    """The run.json content for this invocation; refuses a run folder made with other settings
+    (a protocol of another name or version included)."""
     info: dict[str, Any] = {
         "model": config.model,
         "adapter_name": adapter_name,
         "data": str(Path(config.data).resolve()),
         "manifest_sha256": manifest,
         "params": config.identity(),
+        PROTOCOL_KEY: get_protocol(config.protocol).record(),
     }
     path = run_info_path(config.out)
     if path.is_file():
         previous = read_run_info(config.out)
-        for key in ("model", "adapter_name", "manifest_sha256", "params"):
+        for key in ("model", "adapter_name", "manifest_sha256", "params", PROTOCOL_KEY):
             was, now = previous.get(key), info[key]
+            if key == PROTOCOL_KEY and was is None:
+                continue  # written before protocols had versions; params hold the name
             if was != now:
                 if isinstance(was, dict) and isinstance(now, dict):  # name only the settings that changed
                     changed = sorted(k for k in was.keys() | now.keys() if was.get(k) != now.get(k))
@@ -156,7 +161,7 @@ def _evaluate_locked(config: EvaluateConfig, adapter: ModelAdapter | None, show_
     if config.batch_size < 1:
         raise ConfigError(f"`batch_size` must be >= 1, got {config.batch_size}")
     protocol = resolve_protocol(config.data, config.protocol)
-    config = replace(config, protocol=protocol.name)
+    config = replace(config, protocol=protocol.name, options=replace(config.options, protocol=protocol.name))
     adapter_name = config.adapter or detect_adapter(config.model, config.options.base_url)
     info = check_run_info(config, adapter_name, manifest_sha256(config.data))
     work = plan(config)
@@ -168,22 +173,21 @@ def _evaluate_locked(config: EvaluateConfig, adapter: ModelAdapter | None, show_
         info["adapter"] = loaded.describe()
     write_run_info(config.out, info)
     if loaded is not None:
-        _generate_all(config, loaded, work, todo_total, show_progress, outcome)
+        _generate_all(config, protocol, loaded, work, todo_total, show_progress, outcome)
     outcome.results = score_run(config.out, config.data, config.limit, config.shard, info)
     return outcome
 
 
 def _generate_all(
-    config: EvaluateConfig, adapter: ModelAdapter, work: list[VariantWork], total: int, show: bool,
-    outcome: EvaluateOutcome,
+    config: EvaluateConfig, protocol: Protocol, adapter: ModelAdapter, work: list[VariantWork], total: int,
+    show: bool, outcome: EvaluateOutcome,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show) as progress:
         bar = progress.add_task("evaluate", total=total)
-        protocol = get_protocol(config.protocol)
-    for unit in (w for w in work if w.todo):
+        for unit in (w for w in work if w.todo):
             max_new = config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[unit.task]
             params = GenerationParams(max_new_tokens=max_new, temperature=config.temperature,
                                       batch_size=config.batch_size)
