@@ -57,7 +57,7 @@ def read_samples(path: Path) -> list[Sample]:
         samples.append(Sample(number, doc_id, _first_text(responses, where).strip(),
                               None if target is None else str(target), doc_item_id))
     if not samples:
-        raise DataFormatError(f"{path}: no samples (is this an lmms-eval `--log_samples` file?)")
+        raise DataFormatError(f"{path}: no samples (is this a samples file lmms-eval logged with its `log_samples` option?)")
     return samples
 
 

@@ -119,7 +119,7 @@ def _run_info(config: ImportLmmsEvalConfig, files: Sequence[ImportedFile], proto
 def run_import_lmms_eval(config: ImportLmmsEvalConfig) -> ImportOutcome:
     """Read and check every samples file first; write the run folder only when all are good."""
     if not config.samples:
-        raise DataFormatError("no samples files given (lmms-eval writes them with `--log_samples`)")
+        raise DataFormatError("`samples`: no files given (lmms-eval writes them with its `log_samples` option)")
     configs = plan_configs(config.data)
     suffixes = [config_task_suffix(c) for c in configs]
     protocol = resolve_protocol(config.data, config.protocol).name
