@@ -239,3 +239,20 @@ def test_an_unknown_protocol_is_refused(report_suite: dict[str, Path], tmp_path:
     result = CliRunner().invoke(app, ["export-lmms-eval", str(report_suite["generated"]), "--repo-id", "me/x",
                                       "--out", str(tmp_path / "o"), "--protocol", "vitle"])
     assert result.exit_code == 2 and "vittle" in result.output
+
+
+def test_the_protocol_recorded_with_the_data_is_the_default(report_suite: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from robustbench_mllm.io_utils import atomic_write_json, read_json
+
+    generated = tmp_path / "gen"
+    shutil.copytree(report_suite["generated"], generated)
+    manifest = read_json(generated / "manifest.json")
+    for name, suffix in (("vittle", get_protocol("vittle").pope_suffix), ("canonical", "")):
+        manifest["parameters"]["protocol"] = name
+        atomic_write_json(generated / "manifest.json", manifest)
+        tasks, _ = _specs(_export(generated, tmp_path / name))
+        pope = tasks["tiny_shift_tiny_pope_clean"]
+        assert _lmms_eval_kwargs(pope)["post_prompt"] == suffix
+        assert pope["metadata"]["protocol"] == name
