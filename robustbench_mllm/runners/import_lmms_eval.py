@@ -22,7 +22,7 @@ from robustbench_mllm.io_utils import sha256_file
 from robustbench_mllm.publish.configs import HubConfig, plan_configs
 from robustbench_mllm.publish.lmms_eval import config_task_suffix
 from robustbench_mllm.publish.lmms_eval_samples import Sample, read_samples, task_of_file
-from robustbench_mllm.records import Item, Prediction
+from robustbench_mllm.records import Prediction
 from robustbench_mllm.runners.evaluate.report import score_run
 from robustbench_mllm.runners.evaluate.shard import Shard
 from robustbench_mllm.store.layout import RUN_INFO, predictions_file
@@ -57,32 +57,26 @@ class ImportOutcome:
     results: dict[str, Any]
 
 
-def _items(config: HubConfig) -> list[Item]:
-    rows = read_columns(config.source_file, ["id", "label", "reference_answer"])
-    return [Item(id=r["id"], dataset=config.dataset, split="", question="", image=None, image_id="",
-                 label=r["label"] or "", reference_answer=r["reference_answer"] or "") for r in rows]
-
-
-def _target(item: Item) -> str:
+def _target(row: dict[str, Any]) -> str:
     """What the exported task's ``doc_to_target`` names: the label, else the reference answer."""
-    return item.label or item.reference_answer
+    return str(row["label"] or row["reference_answer"] or "")
 
 
 def _predictions(path: Path, config: HubConfig, samples: Sequence[Sample]) -> list[Prediction]:
-    items = _items(config)
+    rows = read_columns(config.source_file, ["id", "label", "reference_answer"])
     found: dict[str, Prediction] = {}
     for sample in samples:
         where = f"{path}: line {sample.line}"
-        if sample.doc_id >= len(items):
+        if sample.doc_id >= len(rows):
             raise DataFormatError(f"{where}: field 'doc_id' {sample.doc_id} is beyond config {config.name}'s "
-                                  f"{len(items)} rows; these samples are not of this data")
-        item = items[sample.doc_id]
-        for field, logged, expected in (("doc.id", sample.doc_item_id, item.id),
-                                        ("target", sample.target, _target(item))):
+                                  f"{len(rows)} rows; these samples are not of this data")
+        row = rows[sample.doc_id]
+        item_id = str(row["id"])
+        for field, logged, expected in (("doc.id", sample.doc_item_id, item_id), ("target", sample.target, _target(row))):
             if logged is not None and logged != expected:
                 raise DataFormatError(f"{where}: field '{field}' {logged[:60]!r} is not row {sample.doc_id}'s "
                                       f"({expected[:60]!r}) in config {config.name}; these samples are not of this data")
-        found.setdefault(item.id, Prediction(item.id, config.dataset, config.variant, sample.answer))
+        found.setdefault(item_id, Prediction(item_id, config.dataset, config.variant, sample.answer))
     return list(found.values())
 
 
