@@ -16,6 +16,7 @@ from robustbench_mllm.cli import (
     export_lmms_eval,
     gallery,
     generate,
+    import_lmms_eval,
     import_shifted,
     judge,
     merge,
@@ -64,6 +65,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "report": report.report,
     "publish": publish.publish,
     "export-lmms-eval": export_lmms_eval.export_lmms_eval,
+    "import-lmms-eval": import_lmms_eval.import_lmms_eval,
     "train": train.train,
 }
 for _name, _command in COMMANDS.items():

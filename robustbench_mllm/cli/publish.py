@@ -19,7 +19,8 @@ def publish(
     pretty_name: str | None = typer.Option(None, "--pretty-name", help="Title of the dataset card."),
 ) -> None:
     """Publish a generated suite as one Hub dataset repo: one config per variant (split `test`,
-    images embedded), with a dataset card. The token is read from HF_TOKEN only."""
+    images embedded), with a dataset card. The token is the one huggingface_hub uses: HF_TOKEN, else
+    what `hf auth login` stored."""
     from robustbench_mllm.publish.hub import Staged
     from robustbench_mllm.publish.hub import publish as run_publish
 

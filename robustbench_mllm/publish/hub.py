@@ -1,9 +1,10 @@
 """Publish a generated suite as one Hub dataset repo: stage the folder, then upload it whole.
 
-The staged folder is exactly what goes up: each variant's generated parquet, byte for byte (so the
-manifest's sha256 checks the uploaded file; its ``datasets`` schema metadata keeps the image
-column a ``datasets.Image``), at ``<config>/test-00000-of-00001.parquet`` as ``push_to_hub`` would
-lay it out, plus the rendered card as README.md. ``--dry-run DIR`` stops after staging into DIR;
+The staged folder is exactly what goes up: each variant's generated parquet (byte for byte, or
+without the columns empty in every row: ``store.published``; its ``datasets`` schema metadata keeps
+the image column a ``datasets.Image``), at ``<config>/test-00000-of-00001.parquet`` as
+``push_to_hub`` would lay it out, plus the rendered card as README.md and the sources' licenses
+as LICENSE.md. ``--dry-run DIR`` stops after staging into DIR;
 otherwise one ``upload_folder`` commit sends the staged folder, so a repo never holds half a suite
 or a card that disagrees with its files (``push_to_hub`` would make one commit per config, each
 rewriting the README).
@@ -11,8 +12,6 @@ rewriting the README).
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,15 +20,15 @@ from typing import Any
 
 from robustbench_mllm import __version__
 from robustbench_mllm.errors import ConfigError, MissingResourceError
-from robustbench_mllm.io_utils import atomic_write_text
-from robustbench_mllm.publish.card import render_card
+from robustbench_mllm.io_utils import atomic_write_text, sha256_file
+from robustbench_mllm.publish.card import LICENSE_FILE, PublishedConfig, license_text, render_card
 from robustbench_mllm.publish.configs import HubConfig, plan_configs
-
-TOKEN_ENV = "HF_TOKEN"
+from robustbench_mllm.store.manifest import read_manifest
+from robustbench_mllm.store.published import write_published
 
 
 class MissingTokenError(MissingResourceError):
-    """No Hub token in the environment (the only place a token is read from)."""
+    """No Hub token: neither ``HF_TOKEN`` nor one stored by ``hf auth login``."""
 
 
 @dataclass(frozen=True)
@@ -42,18 +41,30 @@ def stage(generated: Path, repo_id: str, folder: Path, pretty_name: str | None =
     """Write the repo's files into ``folder`` (created; files already there are replaced)."""
     configs = plan_configs(generated)
     folder.mkdir(parents=True, exist_ok=True)
+    published = []
     for config in configs:
         target = folder / config.path_in_repo
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(config.source_file, target)
-    atomic_write_text(folder / "README.md", render_card(generated, configs, repo_id, pretty_name))
+        published.append(PublishedConfig(config, write_published(config.source_file, target), sha256_file(target)))
+    name = pretty_name or default_pretty_name(repo_id)
+    atomic_write_text(folder / "README.md", render_card(generated, published, repo_id, name))
+    atomic_write_text(folder / LICENSE_FILE, license_text(read_manifest(generated), name))
     return Staged(folder, tuple(configs))
 
 
+def default_pretty_name(repo_id: str) -> str:
+    return f"{repo_id.split('/')[-1]} (robust-mllm shifted suite)"
+
+
 def hub_token() -> str:
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    """The token huggingface_hub itself would use: ``HF_TOKEN``, else the one ``hf auth login``
+    stored. Never logged: it goes only into the HfApi client."""
+    from huggingface_hub import get_token
+
+    token = (get_token() or "").strip()
     if not token:
-        raise MissingTokenError(f"set {TOKEN_ENV} to a Hub token with write access (or use `dry_run` DIR)")
+        raise MissingTokenError("no Hub token: run `hf auth login` or set HF_TOKEN to a token with write access "
+                                "(or stage only, with `dry_run` DIR)")
     return token
 
 

@@ -9,7 +9,7 @@ from robustbench_mllm.cli.app import app
 
 COMMANDS = (
     "list", "generate", "gallery", "import-shifted", "evaluate", "merge", "references", "judge", "emid",
-    "represent", "report", "publish", "export-lmms-eval", "train",
+    "represent", "report", "publish", "export-lmms-eval", "import-lmms-eval", "train",
 )
 
 

@@ -1,5 +1,7 @@
-"""`robust-mllm publish`: the staged folder loads config by config; the upload is checked at the
-HfApi boundary with a recording fake; the token comes from HF_TOKEN and never leaks."""
+"""`robust-mllm publish`: the staged folder loads config by config (and without a config name); the
+card is a valid Hub card with datasets' own dataset_info; the upload is checked at the HfApi
+boundary with a recording fake; the token is huggingface_hub's (HF_TOKEN or `hf auth login`) and
+never leaks."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from robustbench_mllm.publish import hub
 from robustbench_mllm.publish.card import TEMPLATE
 from robustbench_mllm.store.layout import variant_file
 from robustbench_mllm.store.manifest import read_manifest
+from robustbench_mllm.store.published import write_published
+from robustbench_mllm.store.variant_writer import write_rows
 from robustbench_mllm.store.variants import list_variants
 
 SECRET = "hf_test_secret_token_0123456789"
@@ -75,12 +79,28 @@ def test_dry_run_loads_every_config_with_datasets(staged: Path, report_suite: di
             assert loaded[0]["image"].size == (32, 24)
 
 
-def test_uploaded_files_are_the_generated_bytes(staged: Path, report_suite: dict[str, Path]) -> None:
-    manifest = read_manifest(report_suite["generated"])
-    entry = manifest["datasets"]["tiny_pope"]["variants"]["frost_s5"]
-    copied = staged / "tiny_pope-frost_s5" / "test-00000-of-00001.parquet"
-    original = variant_file(report_suite["generated"], "tiny_pope", "frost_s5")
-    assert sha256_file(copied) == entry["sha256"] == sha256_file(original)
+def test_uploaded_files_are_the_generated_rows_without_empty_columns(staged: Path, report_suite: dict[str, Path],
+                                                                     tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    generated = report_suite["generated"]
+    readme = (staged / "README.md").read_text()
+    for dataset, dropped in (("tiny_pope", {"choices"}), ("tiny_lbcoco", {"choices", "label"})):
+        for variant in list_variants(generated)[dataset]:
+            original = variant_file(generated, dataset, variant)
+            copied = staged / f"{dataset}-{variant}" / "test-00000-of-00001.parquet"
+            before, after = pq.read_table(original), pq.read_table(copied)
+            assert set(before.column_names) - set(after.column_names) == dropped
+            assert after.to_pylist() == before.drop_columns(sorted(dropped)).to_pylist()
+            assert pq.ParquetFile(copied).num_row_groups == pq.ParquetFile(original).num_row_groups
+            assert copied.stat().st_size <= original.stat().st_size  # images still stored once per group
+            assert f"`{sha256_file(copied)}`" in readme
+    # nothing to leave out: the generated file, byte for byte
+    full = tmp_path / "full.parquet"
+    rows = [{**row, "choices": ["x"]} for row in pq.read_table(variant_file(generated, "tiny_pope", "clean")).to_pylist()]
+    write_rows(full, rows)
+    assert write_published(full, tmp_path / "copy.parquet").dropped == ()
+    assert sha256_file(tmp_path / "copy.parquet") == sha256_file(full)
 
 
 def test_card_metadata_and_body(staged: Path) -> None:
@@ -89,10 +109,79 @@ def test_card_metadata_and_body(staged: Path) -> None:
     assert meta["task_categories"] == ["visual-question-answering"]
     assert meta["language"] == ["el", "en"]  # a Greek translation variant is in the suite
     assert meta["size_categories"] == ["n<1K"] and meta["license"] == "other"
+    assert meta["license_name"] == "per-source-licenses" and meta["license_link"] == "LICENSE.md"
+    assert "source_datasets" not in meta  # no source is a Hub data set
     assert "frost_weight" in readme  # the registry's parameters of frost at the published severities
     for text in ("seed", "MIT", "CC-BY-4.0", "Visual Instruction Bottleneck Tuning",
-                 'load_dataset("me/tiny-shift", name='):
+                 'load_dataset("me/tiny-shift", name=', 'load_dataset("me/tiny-shift", split="test")',
+                 "`question_id`", "`gpt_answer`", "`caption`", 'json.loads(row["context"])', "`canonical`"):
         assert text in readme, text
+    assert "pypi.org" not in readme
+    license_file = (staged / "LICENSE.md").read_text()
+    assert "**tiny_pope**: MIT" in license_file and "CC-BY-4.0" in license_file
+
+
+def test_card_validates_and_lists_every_config(staged: Path, report_suite: dict[str, Path]) -> None:
+    import datasets
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    card = DatasetCard((staged / "README.md").read_text())
+    assert isinstance(card.data, DatasetCardData)
+    data = card.data.to_dict()
+    configs = data["configs"]
+    assert [c["config_name"] for c in configs if c.get("default")] == ["tiny_lbcoco-clean"]
+    infos = DatasetInfosDict.from_dataset_card_data(card.data)
+    assert set(infos) == {c["config_name"] for c in configs}
+    for name, info in infos.items():
+        dataset, variant = name.split("-", 1)
+        published = datasets.Dataset.from_parquet(str(staged / name / "test-00000-of-00001.parquet"))
+        assert info.features == published.features, name
+        assert isinstance(info.features["image"], datasets.Image)
+        assert ("label" in info.features) == (dataset == "tiny_pope") and "choices" not in info.features
+        assert info.splits["test"].num_examples == len(published)
+        assert info.download_size == (staged / name / "test-00000-of-00001.parquet").stat().st_size
+        row = f"| `{name}`{' (default)' if name == 'tiny_lbcoco-clean' else ''} | {dataset} |"
+        assert row in card.text, row  # the card's table: perturbation, modality, severity
+    manifest = read_manifest(report_suite["generated"])
+    for dataset, entry in manifest["datasets"].items():
+        for variant, spec in entry["variants"].items():
+            line = next(t for t in card.text.splitlines() if t.startswith(f"| `{dataset}-{variant}`"))
+            cells = [c.strip() for c in line.split("|")]
+            assert cells[3:6] == [spec["modality"], spec["perturbation"], str(spec["severity"] or "–")]
+
+
+def test_default_config_loads_without_a_name(staged: Path, tmp_path: Path) -> None:
+    import datasets
+
+    loaded = datasets.load_dataset(str(staged), split="test", cache_dir=str(tmp_path / "cache"))
+    assert set(loaded["variant"]) == {"clean"} and set(loaded["dataset"]) == {"tiny_lbcoco"}
+    assert "label" not in loaded.features and "choices" not in loaded.features
+
+
+def test_card_shows_whatever_the_manifest_records(report_suite: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from robustbench_mllm.io_utils import atomic_write_json
+
+    generated = tmp_path / "gen"
+    shutil.copytree(report_suite["generated"], generated)
+    manifest = read_manifest(generated)
+    manifest["parameters"]["protocol"] = "vittle"
+    manifest["parameters"]["translation_prompt_sha256"] = "ab" * 32
+    manifest["protocol"] = {"name": "vittle", "version": "7", "image_storage": "jpeg_opencv_q95"}
+    manifest["assets"] = {"frost1.png": {"sha256": "cd" * 32, "source": "derived"}}
+    manifest["similarity_filter"] = {"enabled": False}
+    atomic_write_json(generated / "manifest.json", manifest)
+    readme = (hub.stage(generated, "me/x", tmp_path / "staged").folder / "README.md").read_text()
+    for text in ("`name`: `vittle`", "`version`: `7`", "`image_storage`: `jpeg_opencv_q95`",
+                 f"`translation_prompt_sha256`: `{'ab' * 32}`", "`similarity_filter`: `{\"enabled\": false}`",
+                 "cd" * 32, "under the `vittle` protocol"):
+        assert text in readme, text
+    del manifest["protocol"]
+    atomic_write_json(generated / "manifest.json", manifest)
+    readme = (hub.stage(generated, "me/x", tmp_path / "staged2").folder / "README.md").read_text()
+    assert "`version`: `1 (as robust-mllm" in readme and "predates" not in readme
 
 
 def test_upload_sends_the_staged_folder_once(report_suite: dict[str, Path], tmp_path: Path,
@@ -113,15 +202,25 @@ def test_upload_sends_the_staged_folder_once(report_suite: dict[str, Path], tmp_
     assert all(SECRET.encode() not in data for data in api.uploaded.values())
 
 
-def test_token_only_from_env_and_never_printed(report_suite: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
-                                               capfd: pytest.CaptureFixture[str]) -> None:
+def test_token_from_env_or_hf_auth_login_and_never_printed(report_suite: dict[str, Path], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capfd: pytest.CaptureFixture[str]) -> None:
+    from huggingface_hub import constants
+
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))  # no login yet
     result = CliRunner().invoke(app, ["publish", str(report_suite["generated"]), "--repo-id", "me/x"])
-    assert result.exit_code == 2 and "HF_TOKEN" in result.output
-    monkeypatch.setenv("HF_TOKEN", SECRET)
+    assert result.exit_code == 2 and "hf auth login" in result.output and "HF_TOKEN" in result.output
     monkeypatch.setattr(hub, "default_api", RecordingHfApi)
-    result = CliRunner().invoke(app, ["publish", str(report_suite["generated"]), "--repo-id", "me/x"])
-    assert result.exit_code == 0, result.output
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "token").write_text(SECRET + "\n")  # where `hf auth login` stores it
+    for env in ({}, {"HF_TOKEN": "hf_env_token_wins"}):
+        RecordingHfApi.instances.clear()
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        result = CliRunner().invoke(app, ["publish", str(report_suite["generated"]), "--repo-id", "me/x"])
+        assert result.exit_code == 0, result.output
+        assert RecordingHfApi.instances[0].token == env.get("HF_TOKEN", SECRET)
     captured = capfd.readouterr()
     assert SECRET not in result.output + captured.out + captured.err
 
@@ -137,7 +236,7 @@ def test_bad_repo_id_and_incomplete_generation_are_refused(report_suite: dict[st
 
 def test_card_template_ships_inside_the_package() -> None:
     template = importlib.resources.files("robustbench_mllm") / "data_cards" / TEMPLATE
-    assert template.is_file() and "configs" in template.read_text()
+    assert template.is_file() and "## Configs" in template.read_text()
 
 
 def test_source_datasets_and_size_categories_follow_hub_conventions() -> None:
@@ -146,7 +245,9 @@ def test_source_datasets_and_size_categories_follow_hub_conventions() -> None:
     manifest = {"parameters": {"source": None}, "datasets": {
         "pope": {"homepage": "https://huggingface.co/datasets/lmms-lab/POPE"},
         "lbcoco": {"homepage": "https://github.com/haotian-liu/LLaVA"}}}
-    assert source_datasets(manifest) == ["extended|lbcoco", "extended|lmms-lab/POPE"]
+    assert source_datasets(manifest) == ["lmms-lab/POPE"]  # Hub ids only
+    manifest["parameters"]["source"] = "me/my-coco-copy"
+    assert source_datasets(manifest) == ["lmms-lab/POPE", "me/my-coco-copy"]
     assert [size_category(n) for n in (999, 1000, 90_000, 100_000)] == ["n<1K", "1K<n<10K", "10K<n<100K",
                                                                         "100K<n<1M"]
 
