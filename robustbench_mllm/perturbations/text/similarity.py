@@ -111,6 +111,7 @@ def load_similarity_filter(model: str) -> SimilarityFilter:
         raise MissingResourceError(f"`similarity_model` {model!r}: no such folder")
     try:
         embed = _sentence_transformers_embed(model) if _is_sentence_transformers(model) else _mean_pooling_embed(model)
-    except OSError as exc:  # not a model folder, or a hub id that cannot be fetched
-        raise MissingResourceError(f"`similarity_model` {model!r} could not be loaded: {exc}") from None
+    except (OSError, ValueError) as exc:  # not a model folder, or a hub id that cannot be fetched
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise MissingResourceError(f"`similarity_model` {model!r} could not be loaded: {reason}") from None
     return SimilarityFilter(model, embed)
