@@ -52,7 +52,7 @@ def _text_settings(config: GenerateConfig, prompt: TranslationPrompt, summary: G
     from robustbench_mllm.protocols import get_protocol
     from robustbench_mllm.records import VariantSpec
 
-    texts = {VariantSpec.parse(r.variant).text for r in summary.written} - {None}
+    texts = {t for r in summary.written if (t := VariantSpec.parse(r.variant).text)}
     lines = []
     if get_protocol(config.protocol).text_edits == "mm_robustness" and any(t.startswith("word_") for t in texts):
         state = (f"on ({config.similarity_model}, cosine >= 0.9, up to 100 tries)" if config.similarity_model

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import pytest
 
 from robustbench_mllm.errors import MissingResourceError
 from robustbench_mllm.perturbations.base import perturbation_for
+from robustbench_mllm.perturbations.text.eda import EdaWordEdit
 from robustbench_mllm.perturbations.text.similarity import (
     THRESHOLD,
     TRIES,
@@ -76,7 +77,7 @@ def test_the_first_close_candidate_is_kept_else_the_hundredth() -> None:
     far = [f"{'x' * (i + 1)}" for i in range(TRIES)]  # no letter in common with "abc": cosine 0
     drawn: list[str] = []
 
-    def draw_from(pool: list[str]):  # noqa: ANN202
+    def draw_from(pool: list[str]) -> Callable[[], str]:
         def draw() -> str:
             drawn.append(pool[len(drawn)])
             return drawn[-1]
@@ -96,6 +97,7 @@ def test_eda_edits_with_the_filter_keep_only_close_candidates() -> None:
     load_registry("perturbations")
     filter_ = SimilarityFilter("letters", _letter_counts)
     delete = perturbation_for("word_delete", "vittle")
+    assert isinstance(delete, EdaWordEdit)
     question = "Why is the zebra near the jukebox, and what is the quiet fox doing?"
     reference = _letter_counts([question])[0]
 

@@ -109,13 +109,11 @@ def test_deletion_is_a_coin_per_word() -> None:
     corpus = questions()
     whole, expected = [], []
     for index, question in enumerate(corpus):
-        cleaned = delete.apply(question, 1, make_rng("clean-only", index), similarity=None)
         length = len(re.sub(r"[^a-z ]", " ", question.lower().replace("'", "").replace("-", " ")).split())
         for repeat in range(10):
             out = delete.apply(question, 1, make_rng("coin", index, repeat))
             whole.append(len(out.split()) == length)
             expected.append(0.95**length if length > 1 else 1.0)
-        assert cleaned  # never empty
     assert _close(float(np.mean(whole)), float(np.mean(expected)), len(whole))
     one_left = [len(delete.apply("bridge candle", 5, make_rng("pair", i)).split()) == 1 for i in range(4000)]
     assert _close(float(np.mean(one_left)), 2 * 0.25 * 0.75 + 0.25**2, len(one_left))

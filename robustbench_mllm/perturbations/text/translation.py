@@ -29,13 +29,13 @@ from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.llm.settings import ChatEndpoint
 from robustbench_mllm.perturbations.base import Perturbation, check_severity, register_perturbation
 from robustbench_mllm.perturbations.text.protect import SPECIAL_TOKEN
-from robustbench_mllm.perturbations.text.translation_prompt import DEFAULT_PROMPT, TranslationPrompt
 from robustbench_mllm.perturbations.text.translation_files import (
     LANGUAGES,
     in_target_script,
     read_translations,
     sample_translations_file,
 )
+from robustbench_mllm.perturbations.text.translation_prompt import DEFAULT_PROMPT, TranslationPrompt
 
 CACHE_ENV = "ROBUST_MLLM_CACHE_DIR"
 _EDGE_TOKENS = re.compile(
