@@ -93,7 +93,7 @@ class EdaWordEdit(TextEdit):
     category = "word"
 
     def params(self, severity: int) -> str:
-        return f"EDA: rate {mmr_rate(severity):.2f} (level {severity}), lower case, no punctuation"
+        return f"EDA rate={mmr_rate(severity):.2f}"  # n = max(1, int(rate * words)); lower case
 
     def edit(self, words: list[_Word], rate: float, word_count: int, rng: np.random.Generator) -> list[_Word]:
         raise NotImplementedError
@@ -156,7 +156,7 @@ class RandomInsertion(EdaWordEdit):
     a random word."""
 
     def params(self, severity: int) -> str:
-        return super().params(severity) + ", WordNet"
+        return super().params(severity) + " WordNet"
 
     def edit(self, words: list[_Word], rate: float, word_count: int, rng: np.random.Generator) -> list[_Word]:
         for _ in range(eda_count(rate, word_count)):

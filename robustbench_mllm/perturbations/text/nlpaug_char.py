@@ -119,8 +119,8 @@ class NlpaugCharEdit(TextEdit):
     category = "char"
 
     def params(self, severity: int) -> str:
-        return (f"nlpaug 1.1.7: aug_word_p={mmr_rate(severity):.2f} (level {severity}), aug_char_p={CHAR_P}, "
-                f"int() counts in [1, 10], words >= {MIN_CHAR} chars")
+        # int(p * count) in [1, 10] words of >= 4 characters, and characters per word
+        return f"nlpaug 1.1.7 p_word={mmr_rate(severity):.2f} p_char={CHAR_P}"
 
     def positions(self, word: str) -> list[int]:
         """The character positions the edit may act on."""
