@@ -14,11 +14,14 @@ from rich.table import Table
 from robustbench_mllm.cli.common import console
 
 if TYPE_CHECKING:
+    from robustbench_mllm.perturbations.text.translation_prompt import TranslationPrompt
+    from robustbench_mllm.runners.generate.plan import GenerateConfig
     from robustbench_mllm.runners.generate.run import GenerateSummary
 
 
 def _translation_hook(
-    base_url: Optional[str], model: str, azure: bool, imports: list[Path], cache: Optional[Path]
+    base_url: Optional[str], model: str, azure: bool, imports: list[Path], cache: Optional[Path],
+    prompt: TranslationPrompt,
 ) -> Callable[[frozenset[str]], None]:
     def configure(text_names: frozenset[str]) -> None:
         if not any(name.startswith("translate_") for name in text_names):
@@ -28,7 +31,7 @@ def _translation_hook(
 
         wants_api = base_url or azure or os.environ.get("OPENAI_API_KEY")
         endpoint = ChatEndpoint(model=model, base_url=base_url, azure=azure) if wants_api else None
-        configure_translation(endpoint, cache, imports)
+        configure_translation(endpoint, cache, imports, prompt)
 
     return configure
 
@@ -41,6 +44,23 @@ def _print_translation_usage() -> None:
         console.print("translations: all from the cache or imported files (no API requests)")
     for model, usage in models.items():
         console.print(f"translations with {model}: {usage}")
+
+
+def _text_settings(config: GenerateConfig, prompt: TranslationPrompt, summary: GenerateSummary) -> list[str]:
+    """One line each for the word-edit similarity filter and the translation prompt, when the
+    run wrote variants they shaped."""
+    from robustbench_mllm.protocols import get_protocol
+    from robustbench_mllm.records import VariantSpec
+
+    texts = {t for r in summary.written if (t := VariantSpec.parse(r.variant).text)}
+    lines = []
+    if get_protocol(config.protocol).text_edits == "mm_robustness" and any(t.startswith("word_") for t in texts):
+        state = (f"on ({config.similarity_model}, cosine >= 0.9, up to 100 tries)" if config.similarity_model
+                 else "off (no --similarity-model)")
+        lines.append(f"word edits (EDA): similarity filter {state}")
+    if any(t.startswith("translate_") for t in texts):
+        lines.append(f"translation prompt: {prompt.origin} (sha256 {prompt.sha256[:12]})")
+    return lines
 
 
 def _summary(summary: GenerateSummary) -> Table:
@@ -80,10 +100,17 @@ def generate(
     translator_azure: bool = typer.Option(False, help="Use Azure OpenAI (AZURE_OPENAI_* variables)."),
     translations: list[Path] = typer.Option([], help="JSONL of translations made elsewhere (repeatable)."),
     translation_cache: Optional[Path] = typer.Option(None, help="Translation cache file (default: the translator's own)."),
+    translation_prompt: Optional[Path] = typer.Option(
+        None, help="Prompt file for the translator, e.g. the Vittle paper's or README's wording ({target}, {source}, "
+        "{sentence} placeholders); default: ours. Its sha256 goes into the manifest."),
+    similarity_model: Optional[str] = typer.Option(
+        None, help="Sentence-embedding model (folder or hub id) for EDA's similarity filter on the vittle protocol's "
+        "word edits (cosine >= 0.9 to the question, up to 100 tries). Default: filter off."),
 ) -> None:
     """Write clean and perturbed variants of a suite as parquet data sets, plus manifest.json."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from robustbench_mllm.perturbations.text.translation_prompt import DEFAULT_PROMPT, read_translation_prompt
     from robustbench_mllm.protocols import get_protocol
     from robustbench_mllm.runners.generate.plan import GenerateConfig, output_root, parse_severities
     from robustbench_mllm.runners.generate.run import run_generate
@@ -93,14 +120,17 @@ def generate(
     for option, (value, allowed) in choices.items():
         if value not in allowed:
             raise typer.BadParameter(f"--{option} {value!r}: choose one of {', '.join(allowed)}")
+    prompt = read_translation_prompt(translation_prompt) if translation_prompt else DEFAULT_PROMPT
     config = GenerateConfig(
         suite=suite, protocol=get_protocol(protocol).name, source=source, images=images, severities=parse_severities(severity),
         perturbations=perturbations, engine=engine, seed=seed, limit=limit,  # type: ignore[arg-type]
         image_format=image_format, quality=quality, on_error=on_error,  # type: ignore[arg-type]
-        allow_nonstandard=allow_nonstandard,
+        allow_nonstandard=allow_nonstandard, similarity_model=similarity_model,
+        translation_prompt_sha256=prompt.sha256,
     )
     root = output_root(out, suite)
-    hook = _translation_hook(translator_base_url, translator_model, translator_azure, translations, translation_cache)
+    hook = _translation_hook(translator_base_url, translator_model, translator_azure, translations, translation_cache,
+                             prompt)
     with Progress(TextColumn("variants"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as bar:
         def start(total: int) -> Callable[[int], None]:
@@ -109,6 +139,8 @@ def generate(
 
         summary = run_generate(config, root, num_proc=num_proc, text_hook=hook, progress=start)
     console.print(_summary(summary))
+    for line in _text_settings(config, prompt, summary):
+        console.print(line)
     if any("translate_" in r.variant for r in summary.written):
         _print_translation_usage()
     if summary.failures:

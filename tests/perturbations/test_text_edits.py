@@ -161,3 +161,24 @@ def test_pope_object_survives_every_edit_at_severity_5(name: str) -> None:
         for item in range(15):
             out = pert.apply(question, 5, make_rng(0, name, 5, obj, item), protected=(obj,))
             assert re.search(rf"(?<!\w){re.escape(obj)}(?!\w)", out), (question, out)
+
+
+@pytest.mark.parametrize("protocol", ["canonical", "vittle"])
+def test_image_placeholders_survive_every_edit_at_severity_5(protocol: str) -> None:
+    """MMMU's "<image 1>" and "[IMG]"-style placeholders are frozen like "<image>" (robust-mllm
+    0.1 broke them in 11-61% of the outputs at s5, depending on the edit)."""
+    from robustbench_mllm.perturbations.base import perturbation_for
+    from tests.fixtures.question_corpus import questions
+
+    placeholders = ("<image 1>", "<image 2>", "[IMG]", "[IMG2]", "[image 3]")
+    layouts = ("<image 1> {q}", "{q} [IMG]", "Compare <image 1> and <image 2>. {q}", "[IMG] [IMG2] {q}",
+               "{q} See [image 3].")
+    load_registry("perturbations")
+    for name in EDITS:
+        pert = perturbation_for(name, protocol)
+        broken = 0
+        for index, question in enumerate(questions()):
+            text = layouts[index % len(layouts)].format(q=question)
+            out = pert.apply(text, 5, make_rng(0, name, index))
+            broken += any(out.count(p) != text.count(p) for p in placeholders)
+        assert broken == 0, (protocol, name, broken)

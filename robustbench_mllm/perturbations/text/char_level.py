@@ -36,16 +36,24 @@ def char_probability(severity: int) -> float:
 
 
 @lru_cache(maxsize=1)
-def keyboard_neighbours() -> dict[str, tuple[str, ...]]:
-    """nlpaug's English QWERTY table, lower-case keys. Its entry for 'u' lists " t" where 'y' (the
-    key left of 'u', otherwise missing) belongs; taken as is it would inject a space and split the
-    word, which is no longer a character typo, so we read it as 'y'."""
+def nlpaug_keyboard_table() -> dict[str, list[str] | str]:
+    """nlpaug's English QWERTY table ``res/char/keyboard/en.json`` as it ships (the same in
+    1.1.7 and 1.1.11): lower-case key -> neighbours."""
     spec = importlib.util.find_spec("nlpaug")  # locate, not import: importing nlpaug takes seconds
     if spec is None or not spec.submodule_search_locations:
         raise MissingResourceError("char_typo needs nlpaug's keyboard table: pip install nlpaug")
     package_dir = Path(next(iter(spec.submodule_search_locations)))
     table_file = package_dir / "res" / "char" / "keyboard" / "en.json"
-    table: dict[str, list[str]] = json.loads(table_file.read_text(encoding="utf-8"))
+    table: dict[str, list[str] | str] = json.loads(table_file.read_text(encoding="utf-8"))
+    return table
+
+
+@lru_cache(maxsize=1)
+def keyboard_neighbours() -> dict[str, tuple[str, ...]]:
+    """nlpaug's table, lower-case keys. Its entry for 'u' lists " t" where 'y' (the key left of
+    'u', otherwise missing) belongs; taken as is it would inject a space and split the word, which
+    is no longer a character typo, so we read it as 'y'."""
+    table = nlpaug_keyboard_table()
     fixed = {"u": ["y" if n == " t" else n for n in table["u"]]}
     return {key: tuple(fixed.get(key, neighbours)) for key, neighbours in table.items()}
 

@@ -6,7 +6,8 @@ No PyPI package ships the database itself (``wn`` and ``nltk`` download it at ru
 NLTK's reader also wants a ``lexnames`` file Debian does not ship, so this small reader parses the
 documented format (wndb(5)): an index line lists a lemma's synset offsets, and the data line at
 that byte offset lists the synset's words. Inflected forms are reduced with WordNet's exception
-lists and its detachment rules (as WordNet's morphy does).
+lists and its detachment rules (as WordNet's morphy does; ``synset_lemma_names`` follows NLTK's
+variant of morphy, for the vittle protocol's EDA edits).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ DETACH = {
     "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")),
     "r": (),
 }
+# NLTK's morphy (what EDA's ``wordnet.synsets`` runs) also detaches "-ves" -> "-f" from nouns
+NLTK_DETACH = {**DETACH, "n": (*DETACH["n"][:2], ("ves", "f"), *DETACH["n"][2:])}
 _ADJ_MARKER = re.compile(r"\([a-z]+\)$")  # data.adj writes e.g. "big(a)"
 _PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")  # no multi-word lemmas ("hot_dog"), no "1" for "I"
 
@@ -61,6 +64,7 @@ class WordNet:
         self._data: dict[str, bytes] = {}
         self._exceptions: dict[str, dict[str, tuple[str, ...]]] = {}
         self._synonyms: dict[str, tuple[str, ...]] = {}  # memo: questions repeat their words
+        self._lemma_names: dict[str, tuple[str, ...]] = {}
         for pos, name in POS_FILES.items():
             self._offsets[pos] = self._read_index(folder / f"index.{name}")
             self._data[pos] = (folder / f"data.{name}").read_bytes()
@@ -116,6 +120,39 @@ class WordNet:
         result = tuple(sorted(w for w in found if _PLAIN_WORD.fullmatch(w) and w.lower() not in own))
         self._synonyms[key] = result
         return result
+
+
+    def _nltk_morphy(self, form: str, pos: str) -> list[str]:
+        """NLTK's ``_morphy``: the exception list alone when ``form`` is in it; else the form and
+        its one-step detachments that WordNet lists; else detach again until some are listed."""
+        index = self._offsets[pos]
+
+        def listed(forms: list[str]) -> list[str]:
+            return [f for f in dict.fromkeys(forms) if f in index]
+
+        if form in self._exceptions[pos]:
+            return listed([form, *self._exceptions[pos][form]])
+
+        def detach(forms: list[str]) -> list[str]:
+            return [f[: -len(suffix)] + repl for f in forms for suffix, repl in NLTK_DETACH[pos] if f.endswith(suffix)]
+
+        forms = detach([form])
+        found = listed([form, *forms])
+        while not found and forms:
+            forms = detach(forms)
+            found = listed(forms)
+        return found
+
+    def synset_lemma_names(self, word: str) -> tuple[str, ...]:
+        """Every lemma name of every synset of ``word``, in the order of NLTK's
+        ``wordnet.synsets(word)`` (noun, verb, adjective, adverb; senses in index order) and of
+        the lemmas in each synset, as the data files spell them ("Canis_familiaris")."""
+        key = word.lower()
+        if key not in self._lemma_names:
+            names = [name for pos in POS_FILES for form in self._nltk_morphy(key, pos)
+                     for offset in self._offsets[pos][form] for name in self._synset_words(pos, offset)]
+            self._lemma_names[key] = tuple(names)
+        return self._lemma_names[key]
 
 
 _lock = threading.Lock()

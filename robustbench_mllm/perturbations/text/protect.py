@@ -1,10 +1,13 @@
-"""Split a question into editable words and frozen pieces, and the base of the edit perturbations.
+"""Split a question into editable words and frozen pieces, and the bases of the edit perturbations.
 
-Character and word perturbations must not touch ``<image>``-style special tokens, nor the words a
-caller protects (the object of a POPE question: changing "dog" would change the true answer).
-``split_units`` cuts the text into units separated by the original whitespace, marking each unit
-editable or frozen, and ``Units.join`` puts it back byte for byte; the edits work on the units only,
-so casing, digits, punctuation and line breaks that were not chosen for change stay as they were.
+Character and word perturbations must not touch image placeholders and special tokens (``<image>``,
+MMMU's ``<image 1>``, ``[IMG]``), nor the words a caller protects (the object of a POPE question:
+changing "dog" would change the true answer). ``frozen_spans`` finds both. ``split_units`` cuts the
+text into units separated by the original whitespace, marking each unit editable or frozen, and
+``Units.join`` puts it back byte for byte; the canonical edits work on the units only, so casing,
+digits, punctuation and line breaks that were not chosen for change stay as they were. The vittle
+protocol's edits (``nlpaug_char``, ``eda``) tokenize as their reference tools do, around the same
+frozen spans.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ import numpy as np
 
 from robustbench_mllm.perturbations.base import Perturbation, check_severity
 
-# <image>, <|im_start|>, </s>: no whitespace inside, at most 40 characters
-SPECIAL_TOKEN = re.compile(r"<[^<>\s]{1,40}>")
+SPECIAL_TOKEN = re.compile(
+    r"(?:<[^<>\s]{1,40}>"  # <image>, <|im_start|>, </s>: no whitespace inside, at most 40 characters
+    r"|<[A-Za-z]{1,20} \d{1,3}>"  # MMMU's numbered placeholders: <image 1>
+    r"|\[[A-Z][A-Z0-9_]{0,19}\]"  # upper-case bracket tags: [IMG], [IMG1], [MASK]
+    r"|\[(?i:img|image)[ _-]?\d{0,3}\])"  # [img], [image 2], [Image_3]
+)
 POPE_QUESTION = re.compile(r"^\s*Is there an? (?P<object>.+?) in the image\s*\?\s*$", re.IGNORECASE)
 
 
@@ -38,7 +45,7 @@ class Units:
         return [i for i, frozen in enumerate(self.frozen) if not frozen]
 
 
-def _frozen_spans(text: str, protected: Sequence[str]) -> list[tuple[int, int]]:
+def frozen_spans(text: str, protected: Sequence[str]) -> list[tuple[int, int]]:
     """Special tokens as they are, and each protected phrase widened to whole whitespace-separated
     words (so "dog?" stays "dog?"), merged into disjoint sorted spans."""
     spans = [m.span() for m in SPECIAL_TOKEN.finditer(text)]
@@ -63,14 +70,27 @@ def _frozen_spans(text: str, protected: Sequence[str]) -> list[tuple[int, int]]:
     return merged
 
 
-def split_units(text: str, protected: Sequence[str] = ()) -> Units:
-    pieces: list[tuple[str, bool]] = []  # (text, frozen) in order, whitespace as its own piece
+def segments(text: str, protected: Sequence[str] = ()) -> list[tuple[str, bool]]:
+    """``text`` cut into consecutive ``(piece, frozen)`` pairs that join back to it: the frozen
+    spans, and the free text between them."""
+    pieces: list[tuple[str, bool]] = []
     cursor = 0
-    for start, end in [*_frozen_spans(text, protected), (len(text), len(text))]:
-        pieces.extend((p, False) for p in re.split(r"(\s+)", text[cursor:start]) if p)
+    for start, end in [*frozen_spans(text, protected), (len(text), len(text))]:
+        if start > cursor:
+            pieces.append((text[cursor:start], False))
         if end > start:
             pieces.append((text[start:end], True))
         cursor = end
+    return pieces
+
+
+def split_units(text: str, protected: Sequence[str] = ()) -> Units:
+    pieces: list[tuple[str, bool]] = []  # (text, frozen) in order, whitespace as its own piece
+    for piece, frozen in segments(text, protected):
+        if frozen:
+            pieces.append((piece, True))
+        else:
+            pieces.extend((p, False) for p in re.split(r"(\s+)", piece) if p)
     units = Units(units=[], frozen=[], seps=[""])
     for piece, frozen in pieces:
         if not frozen and piece.isspace():
@@ -93,14 +113,13 @@ def edit_count(size: int, probability: float) -> int:
     return max(1, math.ceil(probability * size)) if size else 0
 
 
-class TextEditPerturbation(Perturbation):
+class TextEdit(Perturbation):
     """A character or word edit. ``apply(text, severity, rng, protected=("dog",))`` keeps the
-    protected phrases (and special tokens) intact; subclasses implement ``edit``."""
+    protected phrases (and special tokens) intact; subclasses implement ``rewrite``."""
 
     modality = "text"
 
-    def edit(self, units: Units, severity: int, rng: np.random.Generator) -> None:
-        """Change ``units`` in place."""
+    def rewrite(self, text: str, severity: int, rng: np.random.Generator, protected: Sequence[str]) -> str:
         raise NotImplementedError
 
     def apply(
@@ -109,8 +128,20 @@ class TextEditPerturbation(Perturbation):
         check_severity(severity)
         if not isinstance(value, str):
             raise TypeError(f"{self.name} perturbs text, got {type(value).__name__}")
-        units = split_units(value, protected)
+        result = self.rewrite(value, severity, rng, protected)
+        return result if result.strip() else value  # never an empty question
+
+
+class TextEditPerturbation(TextEdit):
+    """The canonical edits: they change whole whitespace-separated units (``edit``) and keep the
+    rest of the text byte for byte."""
+
+    def edit(self, units: Units, severity: int, rng: np.random.Generator) -> None:
+        """Change ``units`` in place."""
+        raise NotImplementedError
+
+    def rewrite(self, text: str, severity: int, rng: np.random.Generator, protected: Sequence[str]) -> str:
+        units = split_units(text, protected)
         if units.editable():
             self.edit(units, severity, rng)
-        result = units.join()
-        return result if result.strip() else value  # never an empty question
+        return units.join()

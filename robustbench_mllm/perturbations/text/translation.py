@@ -2,7 +2,8 @@
 
 Translations come, in this order, from: the translations the sample suite ships, files imported
 with ``--translations``, translations fetched earlier in this process, and an OpenAI-compatible
-chat API (through ``llm.client``, temperature 0, our own prompt) whose answers persist in the
+chat API (through ``llm.client``: GPT-4o unless told otherwise, temperature 0, our own prompt or
+the user's ``--translation-prompt``, see ``translation_prompt``) whose answers persist in the
 response cache, so a second run sends no request. ``prepare`` fetches every missing translation of
 a variant concurrently before ``apply`` looks them up. With no translator configured a missing
 translation is an error saying how to configure one, never the English question passed through.
@@ -34,14 +35,8 @@ from robustbench_mllm.perturbations.text.translation_files import (
     read_translations,
     sample_translations_file,
 )
+from robustbench_mllm.perturbations.text.translation_prompt import DEFAULT_PROMPT, TranslationPrompt
 
-PROMPT_VERSION = "translate-v1"  # bump when the wording below changes: it is part of the cache key
-SYSTEM_PROMPT = (
-    "You are a translator of single sentences. Translate the user's message from English into "
-    "{language}. Reply with the translation only, with no quotes, notes or explanations. "
-    "Translate every word, including the names of objects; write numbers as in the original and "
-    "copy any tag in angle brackets, such as <image>, unchanged. A question stays a question."
-)
 CACHE_ENV = "ROBUST_MLLM_CACHE_DIR"
 _EDGE_TOKENS = re.compile(
     rf"(?P<head>(?:\s*{SPECIAL_TOKEN.pattern})*\s*)(?P<core>.*?)(?P<tail>\s*(?:{SPECIAL_TOKEN.pattern}\s*)*)",
@@ -63,6 +58,7 @@ class TranslationConfig:
     endpoint: ChatEndpoint | None = None
     cache_path: Path | None = None
     imports: tuple[Path, ...] = ()
+    prompt: TranslationPrompt = DEFAULT_PROMPT
 
 
 class _Translations:
@@ -97,12 +93,12 @@ class _Translations:
         from robustbench_mllm.llm.client import ChatRequest, ChatResult, run_chat_many
 
         name = LANGUAGES[language][0]
-        system = SYSTEM_PROMPT.format(language=name)
+        prompt = self.config.prompt
         parts = [_split_edge_tokens(s) for s in sources]
         requests = [
             ChatRequest(
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": core}],
-                key_parts={"task": "translate", "language": language, "prompt": PROMPT_VERSION},
+                messages=prompt.messages(name, core),
+                key_parts={"task": "translate", "language": language, "prompt": prompt.cache_tag},
             )
             for _, core, _ in parts
         ]
@@ -181,13 +177,14 @@ _state: _Translations | None = None
 
 
 def configure_translation(
-    endpoint: ChatEndpoint | None, cache_path: Path | None, imports: Sequence[Path]
+    endpoint: ChatEndpoint | None, cache_path: Path | None, imports: Sequence[Path],
+    prompt: TranslationPrompt = DEFAULT_PROMPT,
 ) -> None:
-    """Set where translations come from for the rest of the process (reads ``imports`` now, so a
-    bad file fails before any work starts)."""
+    """Set where translations come from and the prompt that asks for them, for the rest of the
+    process (reads ``imports`` now, so a bad file fails before any work starts)."""
     global _state
     config = TranslationConfig(endpoint, Path(cache_path) if cache_path else None,
-                               tuple(Path(p) for p in imports))
+                               tuple(Path(p) for p in imports), prompt)
     with _state_lock:
         _state = _Translations(config)
 

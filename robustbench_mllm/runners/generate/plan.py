@@ -15,7 +15,8 @@ from typing import Any, Literal
 from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.imaging import ImageFormat
 from robustbench_mllm.perturbations.base import SEVERITIES
-from robustbench_mllm.protocols import DEFAULT_PROTOCOL
+from robustbench_mllm.perturbations.text.translation_prompt import DEFAULT_PROMPT
+from robustbench_mllm.protocols import DEFAULT_PROTOCOL, get_protocol
 from robustbench_mllm.records import VariantSpec
 
 JOINT_VISUAL: tuple[str, ...] = ("zoom_blur", "frost", "gaussian_noise")
@@ -42,10 +43,19 @@ class GenerateConfig:
     quality: int = 95
     on_error: OnError = "fail"
     allow_nonstandard: bool = False
+    similarity_model: str | None = None  # EDA's similarity filter for vittle's word edits; None: off
+    translation_prompt_sha256: str = DEFAULT_PROMPT.sha256
+
+    def __post_init__(self) -> None:
+        if self.similarity_model and get_protocol(self.protocol).text_edits != "mm_robustness":
+            raise ConfigError(f"`similarity_model`: protocol {self.protocol!r} has no similarity filter "
+                              "(only the vittle protocol's word edits, EDA's, use one)")
 
     def identity(self) -> dict[str, Any]:
-        """The parameters every variant in one output folder shares."""
-        return {k: v for k, v in asdict(self).items() if k not in ("severities", "perturbations", "on_error")}
+        """The parameters every variant in one output folder shares (and whether the similarity
+        filter was on, spelled out for the manifest's readers)."""
+        kept = {k: v for k, v in asdict(self).items() if k not in ("severities", "perturbations", "on_error")}
+        return {**kept, "similarity_filter": self.similarity_model is not None}
 
     @property
     def image_ext(self) -> str:

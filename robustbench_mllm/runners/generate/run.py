@@ -167,8 +167,7 @@ def _generate_locked(
         for info, items, specs, arrays in plans:
             existing.extend((info.dataset, s.name) for s in specs if _present(out, info.dataset, s))
             todo = [s for s in specs if not _present(out, info.dataset, s)]
-            texts = texts_for_variants(items, todo, params.seed, protect_objects=info.task == "yes_no",
-                                       protocol=params.protocol)
+            texts = texts_for_variants(items, todo, params, protect_objects=info.task == "yes_no")
             units.extend(make_units(info.dataset, items, todo, texts, arrays, out, params.engine, params.protocol,
                                     params.seed, params.image_format, params.quality, params.image_ext))
         advance = progress(sum(len(u.specs) for u in units)) if progress else (lambda n: None)
