@@ -46,7 +46,7 @@ def test_lora_objective_saves_a_plain_merged_llava(tiny_llava_dir: Path, tmp_pat
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "train: lora" in result.output
+    assert "train: finetune lora" in result.output
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 3 and summary["options"]["lr_effective"] == 2e-4
     merged = LlavaForConditionalGeneration.from_pretrained(out)
