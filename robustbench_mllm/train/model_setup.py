@@ -7,6 +7,7 @@ language model's projections, the projector fully), plus the bottleneck for Vitt
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,10 @@ def _wrap_lora(model: Any, options: TrainConfig) -> Any:
         r=options.lora_rank, lora_alpha=options.lora_alpha, lora_dropout=0.05,
         target_modules=LORA_TARGETS, modules_to_save=[PROJECTOR], task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft itself still reads transformers' deprecated `is_gradient_checkpointing`
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        return get_peft_model(model, config)
 
 
 def exportable_model(model: Any) -> Any:

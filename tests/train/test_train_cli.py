@@ -55,3 +55,38 @@ def test_lora_objective_saves_a_plain_merged_llava(tiny_llava_dir: Path, tmp_pat
     key = "model.language_model.layers.0.self_attn.q_proj.weight"
     assert not merged.state_dict()[key].equal(base.state_dict()[key])
     assert not (out / "vittle_config.json").exists()
+
+
+def test_train_needs_no_extra_but_lora_names_it() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    main = [d.split(">")[0].split("=")[0].strip() for d in project["dependencies"]]
+    assert {"accelerate", "transformers", "torch"} <= set(main)  # the Trainer works after the plain install
+    assert any("peft" in d for d in project["optional-dependencies"]["train"])
+
+
+def test_lora_projector_trains_at_its_own_learning_rate(tiny_llava_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("peft")
+    import warnings
+
+    from robustbench_mllm.train.model_setup import build_trainable_model
+    from robustbench_mllm.train.objective import ObjectiveConfig
+    from robustbench_mllm.train.options import TrainConfig
+    from robustbench_mllm.train.trainer import VittleTrainer, training_arguments
+
+    options = TrainConfig(base=tiny_llava_dir, data=tmp_path, out=tmp_path, objective=ObjectiveConfig(name="lora"),
+                          lora_rank=4, lora_alpha=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        built = build_trainable_model(options)
+    trainer = VittleTrainer(model=built.model, args=training_arguments(options), objective=options.objective,
+                            handle=None, lengths=None, projector_lr=options.projector_lr)
+    optimizer = trainer.create_optimizer()
+    names = {id(p): n for n, p in built.model.named_parameters()}
+    for group in optimizer.param_groups:
+        projector = {"multi_modal_projector" in names[id(p)] for p in group["params"]}
+        assert len(projector) == 1
+        assert group["lr"] == (2e-5 if projector.pop() else 2e-4)
+    trained = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert trained == {id(p) for p in built.model.parameters() if p.requires_grad}
