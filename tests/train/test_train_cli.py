@@ -31,6 +31,12 @@ def test_shipped_deepspeed_configs_resolve_by_name() -> None:
         assert zero_stage(str(path)) == stage
     with pytest.raises(FileNotFoundError, match="shipped: zero2, zero3"):
         resolve_deepspeed(Path("zero4"))
+    for name in ("zero2", "zero3"):  # LLaVA's settings: bf16 from the Trainer, no gradient clipping
+        config = json.loads((DEEPSPEED_DIR / f"{name}.json").read_text())
+        assert config["bf16"] == {"enabled": "auto"} and "gradient_clipping" not in config
+        assert config["train_micro_batch_size_per_gpu"] == config["gradient_accumulation_steps"] == "auto"
+    assert json.loads((DEEPSPEED_DIR / "zero3.json").read_text())["zero_optimization"][
+        "stage3_gather_16bit_weights_on_model_save"] is True
 
 
 @pytest.mark.slow
