@@ -32,7 +32,13 @@ from robustbench_mllm.models.preprocessing import save_image_preprocessing
 from robustbench_mllm.train.assemble import PROJECTOR_FILE, write_projector
 from robustbench_mllm.train.callbacks import AlphaScheduleCallback, StepLogCallback, keep_log_until
 from robustbench_mllm.train.data import InstructionDataset, collate
-from robustbench_mllm.train.model_setup import PROJECTOR, TrainableModel, build_trainable_model, exportable_model, model_folder
+from robustbench_mllm.train.model_setup import (
+    PROJECTOR,
+    TrainableModel,
+    build_trainable_model,
+    exportable_model,
+    model_folder,
+)
 from robustbench_mllm.train.objective import ObjectiveConfig, objective_loss, released_max_steps
 from robustbench_mllm.train.options import TrainConfig
 from robustbench_mllm.train.sampler import ModalityLengthGroupedSampler, modality_lengths
@@ -121,7 +127,8 @@ def training_arguments(options: TrainConfig, max_steps: int | None = None) -> Tr
     import torch
 
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    checkpointing, checkpointing_kwargs = _checkpointing_names()
+    flag, flag_kwargs = _checkpointing_names()
+    checkpointing: dict[str, Any] = {flag: options.gradient_checkpointing, flag_kwargs: {"use_reentrant": False}}
     return TrainingArguments(
         output_dir=str(options.checkpoints_dir()),
         num_train_epochs=options.epochs,
@@ -132,7 +139,7 @@ def training_arguments(options: TrainConfig, max_steps: int | None = None) -> Tr
         weight_decay=options.wd,
         per_device_train_batch_size=options.per_device_batch,
         gradient_accumulation_steps=options.grad_accum,
-        **{checkpointing: options.gradient_checkpointing, checkpointing_kwargs: {"use_reentrant": False}},
+        **checkpointing,
         bf16=bf16,
         use_cpu=not torch.cuda.is_available(),
         logging_steps=1,
