@@ -14,7 +14,6 @@ from typing import Any
 
 from robustbench_mllm.errors import ConfigError, DataFormatError, MissingResourceError
 from robustbench_mllm.models.bottleneck_hooks import BottleneckHandle, attach_bottleneck
-from robustbench_mllm.models.llava_runtime import decoder_layers
 from robustbench_mllm.train.assemble import assemble_llava
 from robustbench_mllm.train.options import TrainConfig
 
@@ -62,8 +61,10 @@ def check_image_tokens(folder: Path, model_config: Any, processor: Any) -> None:
         )
 
 
-def check_layers(model: Any, options: TrainConfig) -> None:
-    count = len(decoder_layers(model))
+def check_layers(model_config: Any, options: TrainConfig) -> None:
+    if not options.objective.uses_bottleneck:
+        return
+    count = int(model_config.text_config.num_hidden_layers)
     for name in ("layer_v", "layer_t"):
         value = getattr(options, name)
         if not 0 <= value < count:
@@ -78,7 +79,6 @@ def build_trainable_model(options: TrainConfig) -> TrainableModel:
     processor = AutoProcessor.from_pretrained(folder)
     # fp32 master weights; bf16 comes from mixed precision (autocast or DeepSpeed's bf16 mode)
     model = LlavaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
-    check_image_tokens(folder, model.config, processor)
     handle = None
     if options.stage == "pretrain":
         model.requires_grad_(False)
@@ -86,7 +86,6 @@ def build_trainable_model(options: TrainConfig) -> TrainableModel:
     else:
         model.model.vision_tower.requires_grad_(False)
     if options.objective.uses_bottleneck:
-        check_layers(model, options)
         handle = attach_bottleneck(model, options.bottleneck())
         handle.kl_form = options.objective.kl_form
         handle.text_kl_tokens = options.objective.text_kl_tokens

@@ -36,6 +36,8 @@ from robustbench_mllm.train.model_setup import (
     PROJECTOR,
     TrainableModel,
     build_trainable_model,
+    check_image_tokens,
+    check_layers,
     exportable_model,
     model_folder,
 )
@@ -172,17 +174,21 @@ def _step_rule(options: TrainConfig, samples: int, processes: int) -> tuple[int 
 
 def run_training(options: TrainConfig) -> TrainResult:
     """Train, save the final checkpoint into ``options.out``; the summary is also written there."""
+    from transformers import AutoConfig, AutoProcessor
     from transformers.trainer_utils import get_last_checkpoint
 
     options.out.mkdir(parents=True, exist_ok=True)
-    model_folder(options)  # assembled (from parts) before ZeRO-3 makes from_pretrained partition
+    folder = model_folder(options)  # assembled (from parts) before ZeRO-3 makes from_pretrained partition
+    # every check of the settings and the data before the (long) model load
+    config, processor = AutoConfig.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
+    check_image_tokens(folder, config, processor)
+    check_layers(config, options)
+    dataset = InstructionDataset(
+        options.data, options.images, processor, int(config.image_token_id), int(config.image_seq_length),
+        options.chat_template, options.max_length, options.pad,
+    )
     args = training_arguments(options)  # before the model: with ZeRO-3 it makes from_pretrained partition
     built = build_trainable_model(options)
-    llava = _llava(built)
-    dataset = InstructionDataset(
-        options.data, options.images, built.processor, int(llava.config.image_token_id),
-        int(llava.config.image_seq_length), options.chat_template, options.max_length, options.pad,
-    )
     max_steps, step_rule = _step_rule(options, len(dataset), args.world_size)
     if max_steps is not None:
         args.max_steps = max_steps
@@ -222,11 +228,6 @@ def _logged_total(path: Path, key: str) -> int:
     from robustbench_mllm.io_utils import read_jsonl
 
     return sum(int(r.get(key, 0)) for r in read_jsonl(path, tolerate_torn_tail=True)) if path.exists() else 0
-
-
-def _llava(built: TrainableModel) -> Any:
-    get_base = getattr(built.model, "get_base_model", None)
-    return get_base() if callable(get_base) else built.model
 
 
 def _save_final(trainer: VittleTrainer, built: TrainableModel, options: TrainConfig) -> None:

@@ -102,3 +102,12 @@ def test_user_mistakes_are_one_line(parts: tuple[Path, Path], tiny_llava_dir: Pa
         (bare / name).unlink(missing_ok=True)
     code, output = _train(["--stage", "pretrain", "--llm", str(parts[0]), "--vision-tower", str(bare), *common])
     assert code == 2 and "no preprocessor_config.json" in output and "Traceback" not in output
+    # rows with images but no --images folder; a row without conversations
+    code, output = _train(["--base", str(tiny_llava_dir), "--layer", "1", "--data", str(data), "--out", str(tmp_path / "o2")])
+    assert code == 2 and "rows reference images but no --images folder was given" in output
+    rows = json.loads(data.read_text())
+    rows[2].pop("conversations")
+    (tmp_path / "bad.json").write_text(json.dumps(rows))
+    code, output = _train(["--base", str(tiny_llava_dir), "--layer", "1", "--data", str(tmp_path / "bad.json"),
+                           "--images", str(images), "--out", str(tmp_path / "o3")])
+    assert code == 2 and "bad.json: row 2: field 'conversations'" in output and "Traceback" not in output
