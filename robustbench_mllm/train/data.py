@@ -77,10 +77,12 @@ def tokenize(
         supervised = any(lo <= start < hi for lo, hi in spans)
         ids.append(token)
         labels.append(token if supervised else IGNORE_INDEX)
-    if len(ids) > max_length:
-        if image_token_id in ids[max_length:]:
+    # as LLaVA, the image counts as one token: its collator truncates before the image is expanded
+    limit = max_length + (image_tokens - 1 if conversation.image is not None else 0)
+    if len(ids) > limit:
+        if image_token_id in ids[limit:]:
             raise DataFormatError(f"{where}: truncating to `max_length` {max_length} would cut the image tokens")
-        ids, labels = ids[:max_length], labels[:max_length]
+        ids, labels = ids[:limit], labels[:limit]
     return ids, labels
 
 

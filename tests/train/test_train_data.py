@@ -136,3 +136,11 @@ def test_missing_image_file_and_cut_image_are_clear_errors(
     with pytest.raises(DataFormatError, match="would cut the image tokens"):
         short[0]
     assert len(short[4]["input_ids"]) == 8
+    # the image counts as one token towards `max_length` (LLaVA truncates before expanding it)
+    length = len(dataset[0]["input_ids"])
+    image_row = InstructionDataset(toy[0], toy[1], dataset.processor, dataset.image_token_id, dataset.image_tokens,
+                                   max_length=length - dataset.image_tokens + 1)
+    assert len(image_row[0]["input_ids"]) == length
+    cut = InstructionDataset(toy[0], toy[1], dataset.processor, dataset.image_token_id, dataset.image_tokens,
+                             max_length=length - dataset.image_tokens)
+    assert len(cut[0]["input_ids"]) == length - 1
