@@ -79,7 +79,8 @@ def train(
     from robustbench_mllm.train.trainer import run_training
 
     result = run_training(config)
-    _print_summary(result.summary, config.log_path())
+    if result.main_process:
+        _print_summary(result.summary, config.log_path())
 
 
 def _print_summary(summary: dict[str, Any], log_path: Path) -> None:

@@ -85,13 +85,37 @@ def build_trainable_model(options: TrainConfig) -> TrainableModel:
         getattr(model.model, PROJECTOR).requires_grad_(True)
     else:
         model.model.vision_tower.requires_grad_(False)
+        keep_projector_in_graph(model)
     if options.objective.uses_bottleneck:
         handle = attach_bottleneck(model, options.bottleneck())
         handle.kl_form = options.objective.kl_form
         handle.text_kl_tokens = options.objective.text_kl_tokens
+        if options.objective.kl_form == "released":  # the released KL never uses the text prior
+            for param in handle.prior("t"):
+                if param is not None:
+                    param.requires_grad_(False)
     if options.objective.name == "lora":
         model = _wrap_lora(model, options)
     return TrainableModel(model, processor, handle, folder)
+
+
+def keep_projector_in_graph(model: Any) -> None:
+    """A text-only batch does not use the projector; DDP then fails (a trainable parameter without
+    a gradient). As LLaVA appends a zero-sized slice of projected features to such samples, add
+    0 x projector(a zero vector) to the token embeddings in training: no effect on any value, and
+    the projector is in every step's graph. The projector is looked up at each call, so LoRA's
+    trained copy of it (``modules_to_save``) is the one used."""
+    import torch
+
+    width = int(model.config.vision_config.hidden_size)
+
+    def hook(module: Any, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        if not module.training:
+            return output
+        probe = torch.zeros(1, width, dtype=output.dtype, device=output.device)
+        return output + 0.0 * getattr(model.model, PROJECTOR)(probe).sum()
+
+    model.get_input_embeddings().register_forward_hook(hook)
 
 
 def _wrap_lora(model: Any, options: TrainConfig) -> Any:

@@ -160,6 +160,7 @@ def training_arguments(options: TrainConfig, max_steps: int | None = None) -> Tr
 class TrainResult:
     summary: dict[str, Any]
     trained: TrainableModel  # the in-memory model after training (bottleneck still attached)
+    main_process: bool  # the process that wrote the outputs (the one that reports, under a launcher)
 
 
 def _step_rule(options: TrainConfig, samples: int, processes: int) -> tuple[int | None, str]:
@@ -221,7 +222,7 @@ def run_training(options: TrainConfig) -> TrainResult:
     }
     if trainer.is_world_process_zero():
         atomic_write_json(options.out / "train_summary.json", summary)
-    return TrainResult(summary, built)
+    return TrainResult(summary, built, trainer.is_world_process_zero())
 
 
 def _logged_total(path: Path, key: str) -> int:

@@ -163,6 +163,13 @@ def test_text_only_batch_gives_a_finite_objective_and_gradients(tiny_llava_dir: 
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert handle.mlp("t")[0].weight.grad.abs().sum() > 0
+    # every trainable parameter is in the graph (DDP needs it): the projector with a zero gradient,
+    # the unused text prior of the released KL frozen
+    projector = model.model.multi_modal_projector.linear_1.weight
+    assert projector.grad is not None and projector.grad.abs().sum() == 0
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
+    assert not model.model.prior_mu_t.requires_grad and model.model.prior_mu_v.requires_grad
 
 
 def test_training_arguments_follow_the_paper(tmp_path: Path) -> None:
