@@ -2,11 +2,11 @@
 
 - ``pretrain`` (Stage 1): a LLaVA assembled from ``llm`` + ``vision_tower`` (fresh projector),
   only the projector trains; template ``plain``, no image padding, lr 1e-3, 32 per device
-  (8 GPUs: 256), ZeRO-2. Objective ``baseline`` only (Stage 1 has no bottleneck).
+  (8 GPUs: 256), recipe `deepspeed` zero2. Objective ``baseline`` only (Stage 1 has no bottleneck).
 - ``finetune`` (Stage 2, the default): from ``base`` (a HF LLaVA folder) or assembled from
   ``llm`` + ``vision_tower`` + ``projector``; the vision tower stays frozen; template
   ``vicuna_v1``, images padded to square, modality-grouped batches, lr 2e-5 (LoRA: 2e-4 for the
-  adapters, 2e-5 for the projector), 16 per device (8 GPUs: 128), ZeRO-3.
+  adapters, 2e-5 for the projector), 16 per device (8 GPUs: 128), recipe `deepspeed` zero3.
 Both: 1 epoch, weight decay 0, warmup 3%, cosine, max length 2048, gradient checkpointing.
 """
 
