@@ -45,6 +45,8 @@ MODALITIES = ("v", "t")
 IGNORE_INDEX = -100  # label of tokens without a loss (HF convention)
 # variance clamped to [0.1, 10] as in the released code
 LOGVAR_MIN, LOGVAR_MAX = -2.3025, 2.3025
+# the released code caps each modality's mean KL here ("VIB loss explosion")
+RELEASED_KL_CAP = 10000.0
 
 KLForm = Literal["exact", "released"]
 Compat = Literal["exact", "released"]  # image-token mask: exact, or the released positional split
@@ -115,10 +117,18 @@ def build_mlp(hidden: int) -> torch.nn.Sequential:
     )
 
 
-def posterior(mlp: torch.nn.Module, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, logvar) of the token posterior, logvar clamped as released."""
+def posterior(
+    mlp: torch.nn.Module, hidden: torch.Tensor, form: KLForm = "exact"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, logvar) of the token posterior, logvar clamped to [LOGVAR_MIN, LOGVAR_MAX].
+
+    ``form="released"`` clamps as the released code does (in place on ``.data``): the forward
+    values are clamped, the gradient passes as if there were no clamp."""
     mu, logvar = mlp(hidden).chunk(2, dim=-1)
-    return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+    clamped = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+    if form == "released":
+        return mu, logvar + (clamped - logvar).detach()
+    return mu, clamped
 
 
 def gaussian_kl(
@@ -130,16 +140,20 @@ def gaussian_kl(
 ) -> torch.Tensor:
     """Element-wise KL(N(mu, e^logvar) || N(prior_mu, e^prior_logvar)); prior N(0, I) when None.
 
-    ``form="released"`` reproduces the released code, which puts logvar/2 where the posterior's
-    log-variance belongs; that equals the exact KL + logvar / 4 element-wise.
+    exact:    0.5 (lv_p - lv - 1 + (e^lv + (mu - mu_p)^2) / e^lv_p)   (the closed form)
+    released: 0.5 ((lv_p - lv) / 2 - 1 + (e^lv + (mu - mu_p)^2) / e^lv_p)
+    The released code halves the log-variance difference (it writes log sigma where log sigma^2
+    belongs): with the fixed prior that is the exact KL + logvar / 4 element-wise.
     """
     import torch
 
     prior_mu = torch.zeros_like(mu) if prior_mu is None else prior_mu
     prior_logvar = torch.zeros_like(logvar) if prior_logvar is None else prior_logvar
-    log_term = logvar / 2 if form == "released" else logvar
+    log_ratio = prior_logvar - logvar
+    if form == "released":
+        log_ratio = log_ratio / 2
     ratio = (logvar.exp() + (mu - prior_mu) ** 2) / prior_logvar.exp()
-    return 0.5 * (prior_logvar - log_term - 1 + ratio)
+    return 0.5 * (log_ratio - 1 + ratio)
 
 
 def masked_mean_kl(

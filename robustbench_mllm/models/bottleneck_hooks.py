@@ -25,7 +25,10 @@ from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.models.bottleneck import (
     IGNORE_INDEX,
     KEY_PREFIX,
+    LOGVAR_MAX,
+    LOGVAR_MIN,
     MODALITIES,
+    RELEASED_KL_CAP,
     BottleneckConfig,
     KLForm,
     build_mlp,
@@ -114,6 +117,17 @@ class BottleneckHandle:
         mu_name, logvar_name = prior_names(modality)
         return getattr(self.host, mu_name), getattr(self.host, logvar_name)
 
+    def kl_prior(self, modality: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The prior the KL of ``modality`` is taken against. ``kl_form="released"`` as the released
+        code: both modalities against the VISUAL prior (the text prior is never used), whose
+        log-variance is first clamped in place to [LOGVAR_MIN, LOGVAR_MAX]."""
+        if self.kl_form != "released":
+            return self.prior(modality)
+        mu, logvar = self.prior("v")
+        if logvar is not None:
+            logvar.data.clamp_(LOGVAR_MIN, LOGVAR_MAX)
+        return mu, logvar
+
     def parameters(self) -> list[torch.nn.Parameter]:
         params = [p for m in MODALITIES for p in self.mlp(m).parameters()]
         return params + [getattr(self.host, n) for m in MODALITIES for n in prior_names(m)]
@@ -133,7 +147,8 @@ class BottleneckHandle:
         if modality not in self.last_kl:
             raise RuntimeError("no KL recorded: run the model in train mode with labels first")
         term = self.last_kl[modality]
-        return weighted_token_mean(term.per_token, term.weight)
+        kl = weighted_token_mean(term.per_token, term.weight)
+        return kl.clamp(max=RELEASED_KL_CAP) if self.kl_form == "released" else kl
 
     def detach(self) -> None:
         """Remove the hooks and the bottleneck modules/parameters from the model."""
@@ -212,13 +227,13 @@ class BottleneckHandle:
     def _train_mix(self, modality: str, tokens: torch.Tensor, selection: torch.Tensor) -> torch.Tensor:
         import torch
 
-        mu, logvar = posterior(self.mlp(modality), tokens)
+        mu, logvar = posterior(self.mlp(modality), tokens, self.kl_form)
         generator = torch.Generator(device=tokens.device)
         generator.manual_seed(stable_seed(self.config.seed, self.forward_index, modality) % 2**63)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + (0.5 * logvar).exp() * eps
         if self._kl_mask is not None:
-            prior_mu, prior_logvar = self.prior(modality)
+            prior_mu, prior_logvar = self.kl_prior(modality)
             kl = gaussian_kl(mu, logvar, _flat(prior_mu), _flat(prior_logvar), self.kl_form)
             weight = torch.ones_like(selection[selection]) if modality == "v" else self._kl_mask[selection]
             self.last_kl[modality] = TokenKL(kl.mean(dim=-1), weight)

@@ -1,38 +1,25 @@
-"""LLaVA instruction data (llava_v1_5_mix665k format) -> tokenised training samples.
+"""LLaVA training data (LLaVA-Pretrain and llava_v1_5_mix665k formats) -> tokenised samples.
 
 A row: ``{"id": ..., "image": "coco/train2017/x.jpg" (optional), "conversations": [{"from":
 "human", "value": "<image>\\nWhat is ...?"}, {"from": "gpt", "value": "..."}, ...]}``. Rows
-without ``image`` are text-only samples.
-
-Rendering (the llava-hf prompt the adapters use, multi-turn as LLaVA v1): ``USER: <image>\\n{q1}
-ASSISTANT: {a1}</s>USER: {q2} ASSISTANT: {a2}</s>``; ``<image>`` is moved to the front of the
-first question, as LLaVA does, and expanded to the model's ``image_seq_length`` image tokens.
-Labels are -100 everywhere except the answer tokens and their end-of-sequence token.
+without ``image`` are text-only samples. ``templates.py`` renders a row (``plain`` for Stage 1,
+``vicuna_v1`` for Stage 2); ``<image>`` is expanded to the model's ``image_seq_length`` image
+tokens. Labels are -100 everywhere except the supervised spans of the template.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.io_utils import read_json
 from robustbench_mllm.models.bottleneck import IGNORE_INDEX
+from robustbench_mllm.train.templates import IMAGE_PLACEHOLDER, Conversation, TemplateName, render, template_problem
 
 if TYPE_CHECKING:
     import torch
-
-IMAGE_PLACEHOLDER = "<image>"
-
-
-@dataclass(frozen=True)
-class Conversation:
-    sample_id: str
-    image: str | None
-    turns: tuple[tuple[str, str], ...]  # (human, gpt) pairs
-    row: int  # 0-based index in the JSON file, for error messages
 
 
 def read_conversations(path: Path) -> list[Conversation]:
@@ -74,25 +61,12 @@ def _parse_row(path: Path, index: int, row: Any) -> Conversation:
     return Conversation(str(row.get("id", index)), image, tuple(turns), index)
 
 
-def render(conversation: Conversation, eos: str) -> tuple[str, list[tuple[int, int]]]:
-    """The prompt text and the character spans of the supervised (answer) parts."""
-    text, spans = "", []
-    for number, (question, answer) in enumerate(conversation.turns):
-        question = question.replace(IMAGE_PLACEHOLDER, "").strip()
-        if number == 0 and conversation.image is not None:
-            question = f"{IMAGE_PLACEHOLDER}\n{question}"
-        text += f"USER: {question} ASSISTANT:"
-        start = len(text)
-        text += f" {answer.strip()}{eos}"
-        spans.append((start, len(text)))
-    return text, spans
-
-
 def tokenize(
-    conversation: Conversation, tokenizer: Any, image_token_id: int, image_tokens: int, max_length: int, where: str
+    conversation: Conversation, template: TemplateName, tokenizer: Any, image_token_id: int, image_tokens: int,
+    max_length: int, where: str,
 ) -> tuple[list[int], list[int]]:
-    """(input_ids, labels): answer tokens supervised, the image placeholder expanded."""
-    text, spans = render(conversation, tokenizer.eos_token)
+    """(input_ids, labels): the template's supervised tokens labelled, the image placeholder expanded."""
+    text, spans = render(conversation, template, tokenizer.eos_token)
     encoded = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
     ids, labels = [], []
     for token, (start, _end) in zip(encoded["input_ids"], encoded["offset_mapping"]):
@@ -103,10 +77,12 @@ def tokenize(
         supervised = any(lo <= start < hi for lo, hi in spans)
         ids.append(token)
         labels.append(token if supervised else IGNORE_INDEX)
-    if len(ids) > max_length:
-        if image_token_id in ids[max_length:]:
+    # as LLaVA, the image counts as one token: its collator truncates before the image is expanded
+    limit = max_length + (image_tokens - 1 if conversation.image is not None else 0)
+    if len(ids) > limit:
+        if image_token_id in ids[limit:]:
             raise DataFormatError(f"{where}: truncating to `max_length` {max_length} would cut the image tokens")
-        ids, labels = ids[:max_length], labels[:max_length]
+        ids, labels = ids[:limit], labels[:limit]
     return ids, labels
 
 
@@ -120,6 +96,7 @@ class InstructionDataset:
         processor: Any,
         image_token_id: int,
         image_tokens: int,
+        template: TemplateName = "vicuna_v1",
         max_length: int = 2048,
         pad_square: bool = True,
     ) -> None:
@@ -131,8 +108,13 @@ class InstructionDataset:
         self.processor = processor
         self.image_token_id = image_token_id
         self.image_tokens = image_tokens
+        self.template = template
         self.max_length = max_length
         self.pad_colour = processor_mean_colour(processor) if pad_square else None
+        for conversation in self.conversations:
+            problem = template_problem(conversation, template)
+            if problem:
+                raise DataFormatError(f"{conversation.where(self.json_path)}: {problem}")
         needs_images = any(c.image is not None for c in self.conversations)
         if needs_images and self.images_dir is None:
             raise DataFormatError(f"{self.json_path}: rows reference images but no `images` folder was given")
@@ -144,9 +126,10 @@ class InstructionDataset:
         import torch
 
         conversation = self.conversations[index]
-        where = f"{self.json_path}: row {conversation.row} (id {conversation.sample_id})"
+        where = conversation.where(self.json_path)
         ids, labels = tokenize(
-            conversation, self.processor.tokenizer, self.image_token_id, self.image_tokens, self.max_length, where
+            conversation, self.template, self.processor.tokenizer, self.image_token_id, self.image_tokens,
+            self.max_length, where,
         )
         sample = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels)}
         if conversation.image is not None:

@@ -2,12 +2,13 @@
 
 Loss = CE(response tokens) + beta_v KL_v + beta_t KL_t (Vittle); CE alone otherwise. The KL terms
 are dimension-normalised means (``robustbench_mllm.models.bottleneck``); ``kl_form="released"``
-reproduces the released code's variant, which equals the exact KL + 0.25 mean(logvar).
+reproduces the released code's KL (PROTOCOL_FACTS 6).
 
 Alpha (the training-time mixing weight, x = step / max_steps in [0, 1]):
 
-- ``sigmoid`` (released code): a(x) = end / (1 + exp(-10 (x - 0.5)))
-- ``cosine`` (the paper's text; our reading): a(x) = end (1 - cos(pi x)) / 2, rising from 0 to end
+- ``exact`` (the paper's text, a cosine ramp): a(x) = end (1 - cos(pi x)) / 2, from 0 to end
+- ``released`` (the released trainer, a sigmoid): a(x) = end / (1 + exp(-10 (x - 0.5))); there
+  max_steps is len(data) // (per-device batch x GPUs), which also ends the run (``released_max_steps``)
 """
 
 from __future__ import annotations
@@ -26,22 +27,37 @@ if TYPE_CHECKING:
 
 ObjectiveName = Literal["baseline", "vittle-f", "vittle-l", "weight-decay", "lora"]
 OBJECTIVES: tuple[str, ...] = ("baseline", "vittle-f", "vittle-l", "weight-decay", "lora")
-AlphaSchedule = Literal["sigmoid", "cosine"]
+AlphaSchedule = Literal["exact", "released"]
+ALPHA_SCHEDULES: tuple[str, ...] = ("exact", "released")
 TextKLTokens = Literal["instruction", "all"]
 # weight decay of the `weight-decay` regularisation baseline when --weight-decay is not given
 DEFAULT_REGULARISING_WEIGHT_DECAY = 0.1
 
 
-def alpha_at(step: int, max_steps: int, schedule: AlphaSchedule = "sigmoid", end: float = 0.5) -> float:
+def alpha_at(step: int, max_steps: int, schedule: AlphaSchedule = "exact", end: float = 0.5) -> float:
     """The mixing weight at optimiser step ``step`` of ``max_steps``."""
     if max_steps <= 0:
-        raise ValueError(f"max_steps must be positive, got {max_steps}")
+        raise ConfigError(f"max_steps must be positive, got {max_steps}")
     x = min(max(step / max_steps, 0.0), 1.0)
-    if schedule == "sigmoid":
+    if schedule == "released":
         return end / (1 + math.exp(-10 * (x - 0.5)))
-    if schedule == "cosine":
+    if schedule == "exact":
         return end * (1 - math.cos(math.pi * x)) / 2
-    raise ConfigError(f"unknown alpha schedule {schedule!r}: expected 'sigmoid' or 'cosine'")
+    raise ConfigError(f"unknown alpha schedule {schedule!r}: expected one of {ALPHA_SCHEDULES}")
+
+
+def released_max_steps(samples: int, per_device_batch: int, processes: int, grad_accum: int = 1) -> int:
+    """The step count the released train.py sets: len(data) // (per-device batch x GPUs), floored,
+    e.g. 665298 // (16 x 8) = 5197 on one 8-GPU node. The released code counts the GPUs of the
+    node (``torch.cuda.device_count()``); we count every process, so several nodes still run one
+    epoch; the released scripts accumulate no gradients, ``grad_accum`` > 1 divides further."""
+    steps = samples // (per_device_batch * processes * grad_accum)
+    if steps <= 0:
+        raise ConfigError(
+            f"{samples} samples make no full step of `batch_size` {per_device_batch} x {processes} processes "
+            f"x `grad_accum` {grad_accum}: use fewer or give `max_steps`"
+        )
+    return steps
 
 
 @dataclass(frozen=True)
@@ -50,7 +66,7 @@ class ObjectiveConfig:
     beta_v: float = 0.1
     beta_t: float = 0.1
     kl_form: KLForm = "exact"
-    alpha_schedule: AlphaSchedule = "sigmoid"
+    alpha_schedule: AlphaSchedule = "exact"
     alpha_end: float = 0.5
     text_kl_tokens: TextKLTokens = "instruction"
 

@@ -1,22 +1,25 @@
-"""The training loop: a HF ``Trainer`` subclass computing the Vittle objective, per-step logs,
-resume from the last checkpoint, and the final checkpoint the ``vittle`` adapter loads.
+"""The training loop: a HF ``Trainer`` subclass computing the Vittle objective, modality-grouped
+batches, per-step logs, resume from the last checkpoint, and the final checkpoint.
 
-Launch on one machine with ``robust-mllm train ...``; on several GPUs with
-``accelerate launch -m robustbench_mllm.train ...`` or
-``deepspeed --module robustbench_mllm.train ... --deepspeed zero3`` (configs shipped in
-``robustbench_mllm/train/deepspeed/``). docs/training.md has the recipes.
+Launch on one machine with ``robust-mllm train ...``; on several GPUs with ``torchrun``,
+``accelerate launch -m robustbench_mllm.train ...`` or ``deepspeed --module robustbench_mllm.train
+... --deepspeed zero3`` (configs shipped in ``robustbench_mllm/train/deepspeed/``);
+docs/training.md has the recipes.
 
 Output folder ``OUT``: ``config.json`` + ``model.safetensors`` (a HF LLaVA whose state dict also
 holds the bottleneck keys, as in the released checkpoints), processor files,
-``vittle_config.json`` (bottleneck objectives), ``robust_mllm.json`` (image preprocessing: pad to
-square or not, which the adapters then default to), ``train_log.jsonl`` (one line per step: loss, ce,
-kl_v, kl_t, alpha, learning_rate), ``train_summary.json``, ``checkpoints/checkpoint-N/``.
+``vittle_config.json`` (bottleneck objectives), ``mm_projector.safetensors`` (``pretrain``: the
+Stage-1 projector for ``--projector``), ``robust_mllm.json`` (image preprocessing: pad to square
+or not, which the adapters then default to), ``train_log.jsonl`` (one line per step: loss, ce,
+kl_v, kl_t, alpha, text_only_batches, learning_rate), ``train_summary.json``,
+``checkpoints/checkpoint-N/``; ``assembled/`` (a run from parts) while training runs.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,30 +27,69 @@ from typing import TYPE_CHECKING, Any
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from robustbench_mllm.io_utils import append_jsonl, atomic_write_json, atomic_write_jsonl, read_jsonl
+from robustbench_mllm.io_utils import atomic_write_json
 from robustbench_mllm.models.preprocessing import save_image_preprocessing
+from robustbench_mllm.train.assemble import PROJECTOR_FILE, write_projector
+from robustbench_mllm.train.callbacks import AlphaScheduleCallback, StepLogCallback, keep_log_until
 from robustbench_mllm.train.data import InstructionDataset, collate
-from robustbench_mllm.train.model_setup import TrainableModel, build_trainable_model, exportable_model
-from robustbench_mllm.train.objective import ObjectiveConfig, alpha_at, objective_loss
+from robustbench_mllm.train.model_setup import (
+    PROJECTOR,
+    TrainableModel,
+    build_trainable_model,
+    check_image_tokens,
+    check_layers,
+    exportable_model,
+    model_folder,
+)
+from robustbench_mllm.train.objective import ObjectiveConfig, objective_loss, released_max_steps
 from robustbench_mllm.train.options import TrainConfig
+from robustbench_mllm.train.sampler import ModalityLengthGroupedSampler, modality_lengths
 
 if TYPE_CHECKING:
     import torch
-    from rich.progress import Progress
 
     from robustbench_mllm.models.bottleneck_hooks import BottleneckHandle
+
 
 class VittleTrainer(Trainer):
     """``Trainer`` whose loss is CE on response tokens plus the bottleneck's KL terms."""
 
-    def __init__(self, *args: Any, objective: ObjectiveConfig, handle: BottleneckHandle | None, **kwargs: Any):
+    def __init__(
+        self, *args: Any, objective: ObjectiveConfig, handle: BottleneckHandle | None,
+        lengths: list[int] | None, projector_lr: float | None, **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.objective = objective
-        self.handle = handle
+        self.objective, self.handle = objective, handle
+        self.lengths, self.projector_lr = lengths, projector_lr
         # our loss is a per-micro-batch mean: let Trainer divide by the accumulation steps
         self.model_accepts_loss_kwargs = False
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
+        self._text_only = 0
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        if self.lengths is None:
+            return super()._get_train_sampler(train_dataset)
+        # as LLaVA's trainer: the accumulation steps count as more processes of one megabatch
+        processes = self.args.world_size * self.args.gradient_accumulation_steps
+        return ModalityLengthGroupedSampler(self.lengths, self.args.train_batch_size, processes, self.args.seed)
+
+    def create_optimizer(self) -> Any:
+        """LLaVA's LoRA recipe: the projector at its own learning rate; otherwise Trainer's optimizer."""
+        if self.projector_lr is None or self.optimizer is not None:
+            return super().create_optimizer()
+        decay = set(self.get_decay_parameter_names(self.model))
+        groups: dict[tuple[bool, bool], list[Any]] = {}
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                groups.setdefault((PROJECTOR in name, name in decay), []).append(param)
+        optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(self.args, self.model)
+        self.optimizer = optimizer_cls([
+            {"params": params, "weight_decay": self.args.weight_decay if decays else 0.0,
+             **({"lr": self.projector_lr} if projector else {})}
+            for (projector, decays), params in groups.items()
+        ], **kwargs)
+        return self.optimizer
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -55,6 +97,8 @@ class VittleTrainer(Trainer):
         labels = inputs.pop("labels")
         if self.handle is not None:
             self.handle.expect_labels(labels)
+            # no visual token: the released code's visual KL is the mean of nothing, NaN; ours is 0
+            self._text_only += int(not bool((inputs["input_ids"] == self.handle.image_token_id).any()))
         outputs = model(**inputs, use_cache=False)
         parts = objective_loss(outputs.logits, labels, self.objective, self.handle)
         for name in ("ce", "kl_v", "kl_t"):
@@ -69,72 +113,35 @@ class VittleTrainer(Trainer):
             logs.update({name: round((total / self._count).item(), 6) for name, total in self._sums.items()})
             if self.handle is not None:
                 logs["alpha"] = round(self.handle.training_alpha, 6)
-            self._sums, self._count = {}, 0
+                logs["text_only_batches"] = self._text_only
+            self._sums, self._count, self._text_only = {}, 0, 0
         super().log(logs, start_time)
 
 
-class AlphaScheduleCallback(TrainerCallback):
-    """Sets the mixing weight for each optimiser step, and the noise index (resume-stable)."""
-
-    def __init__(self, handle: BottleneckHandle, objective: ObjectiveConfig) -> None:
-        self.handle, self.objective = handle, objective
-
-    def on_step_begin(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
-        self.handle.training_alpha = alpha_at(
-            state.global_step, state.max_steps, self.objective.alpha_schedule, self.objective.alpha_end
-        )
-        self.handle.forward_index = state.global_step * args.gradient_accumulation_steps
+def _checkpointing_names() -> tuple[str, str]:
+    """transformers renamed ``gradient_checkpointing(_kwargs)`` to ``activation_checkpointing(_kwargs)``."""
+    names = {f.name for f in fields(TrainingArguments)}
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    return f"{prefix}_checkpointing", f"{prefix}_checkpointing_kwargs"
 
 
-class StepLogCallback(TrainerCallback):
-    """Appends every log to ``train_log.jsonl`` and shows a rich progress bar (main process)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.progress: Progress | None = None
-        self.task: Any = None
-
-    def on_train_begin(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        if state.is_world_process_zero:
-            self.progress = Progress(
-                TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                TextColumn("{task.fields[info]}"),
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
-
-    def on_log(self, args: TrainingArguments, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        if not state.is_world_process_zero or not logs:
-            return
-        append_jsonl(self.path, [{"step": state.global_step, **logs}])
-        if self.progress is not None and "loss" in logs:
-            shown = " ".join(f"{k}={logs[k]:.4g}" for k in ("loss", "ce", "kl_v", "kl_t", "alpha") if k in logs)
-            self.progress.update(self.task, completed=state.global_step, info=shown)
-
-    def on_train_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, completed=state.global_step)
-            self.progress.stop()
-
-
-def training_arguments(options: TrainConfig) -> TrainingArguments:
+def training_arguments(options: TrainConfig, max_steps: int | None = None) -> TrainingArguments:
     import torch
 
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    flag, flag_kwargs = _checkpointing_names()
+    checkpointing: dict[str, Any] = {flag: options.gradient_checkpointing, flag_kwargs: {"use_reentrant": False}}
     return TrainingArguments(
         output_dir=str(options.checkpoints_dir()),
         num_train_epochs=options.epochs,
-        max_steps=options.max_steps,
+        max_steps=max_steps if max_steps is not None else options.max_steps,
         learning_rate=options.lr,
         lr_scheduler_type="cosine",
         warmup_steps=options.warmup_ratio,  # a float below 1 is a ratio of the total steps
         weight_decay=options.wd,
-        per_device_train_batch_size=options.batch_size,
+        per_device_train_batch_size=options.per_device_batch,
         gradient_accumulation_steps=options.grad_accum,
-        gradient_checkpointing=options.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        **checkpointing,
         bf16=bf16,
         use_cpu=not torch.cuda.is_available(),
         logging_steps=1,
@@ -149,31 +156,43 @@ def training_arguments(options: TrainConfig) -> TrainingArguments:
     )
 
 
-def _keep_log_until(path: Path, step: int) -> None:
-    """On resume, drop log lines of steps after the checkpoint (they will be redone)."""
-    if not path.exists():
-        return
-    kept = [r for r in read_jsonl(path, tolerate_torn_tail=True) if int(r.get("step", 0)) <= step]
-    atomic_write_jsonl(path, kept, ensure_ascii=True)
-
-
 @dataclass(frozen=True)
 class TrainResult:
     summary: dict[str, Any]
     trained: TrainableModel  # the in-memory model after training (bottleneck still attached)
+    main_process: bool  # the process that wrote the outputs (the one that reports, under a launcher)
+
+
+def _step_rule(options: TrainConfig, samples: int, processes: int) -> tuple[int | None, str]:
+    """(max_steps for TrainingArguments or None for the epochs, how the run's length was chosen)."""
+    if options.max_steps > 0:
+        return options.max_steps, "max_steps given"
+    if options.objective.uses_bottleneck and options.objective.alpha_schedule == "released":
+        steps = released_max_steps(samples, options.per_device_batch, processes, options.grad_accum)
+        return steps, f"released: {samples} // ({options.per_device_batch} x {processes} x {options.grad_accum}) = {steps}"
+    return None, f"epochs: {options.epochs}"
 
 
 def run_training(options: TrainConfig) -> TrainResult:
     """Train, save the final checkpoint into ``options.out``; the summary is also written there."""
+    from transformers import AutoConfig, AutoProcessor
     from transformers.trainer_utils import get_last_checkpoint
 
     options.out.mkdir(parents=True, exist_ok=True)
-    args = training_arguments(options)  # first: with ZeRO-3 it makes from_pretrained load partitioned
-    built = build_trainable_model(options)
+    folder = model_folder(options)  # assembled (from parts) before ZeRO-3 makes from_pretrained partition
+    # every check of the settings and the data before the (long) model load
+    config, processor = AutoConfig.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
+    check_image_tokens(folder, config, processor)
+    check_layers(config, options)
     dataset = InstructionDataset(
-        options.data, options.images, built.processor, int(_llava(built).config.image_token_id),
-        int(_llava(built).config.image_seq_length), options.max_length, options.pad_square,
+        options.data, options.images, processor, int(config.image_token_id), int(config.image_seq_length),
+        options.chat_template, options.max_length, options.pad,
     )
+    args = training_arguments(options)  # before the model: with ZeRO-3 it makes from_pretrained partition
+    built = build_trainable_model(options)
+    max_steps, step_rule = _step_rule(options, len(dataset), args.world_size)
+    if max_steps is not None:
+        args.max_steps = max_steps
     pad_id = built.processor.tokenizer.pad_token_id
     pad_id = pad_id if pad_id is not None else built.processor.tokenizer.eos_token_id
     callbacks: list[TrainerCallback] = [StepLogCallback(options.log_path())]
@@ -182,28 +201,34 @@ def run_training(options: TrainConfig) -> TrainResult:
     trainer = VittleTrainer(
         model=built.model, args=args, train_dataset=dataset, data_collator=partial(collate, pad_token_id=pad_id),
         callbacks=callbacks, objective=options.objective, handle=built.handle,
+        lengths=modality_lengths(dataset.conversations) if options.modality_batches else None,
+        projector_lr=options.projector_lr,
     )
     trainer.remove_callback(PrinterCallback)  # StepLogCallback shows the logs
     resumable = options.resume and options.checkpoints_dir().exists()
     checkpoint = get_last_checkpoint(str(options.checkpoints_dir())) if resumable else None
     if trainer.is_world_process_zero():
-        _keep_log_until(options.log_path(), int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0)
+        keep_log_until(options.log_path(), int(Path(checkpoint).name.split("-")[-1]) if checkpoint else 0)
     started = time.monotonic()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     _save_final(trainer, built, options)
     summary = {
-        "objective": options.objective.name, "steps": trainer.state.global_step,
+        "stage": options.stage, "objective": options.objective.name, "steps": trainer.state.global_step,
+        "step_rule": step_rule, "alpha_schedule": options.objective.alpha_schedule if built.handle else None,
+        "kl_form": options.objective.kl_form if built.handle else None, "template": options.chat_template,
+        "text_only_batches": _logged_total(options.log_path(), "text_only_batches") if built.handle else None,
         "train_loss": result.training_loss, "seconds": round(time.monotonic() - started, 3),
-        "resumed_from": checkpoint, "options": options.to_dict(),
+        "resumed_from": checkpoint, "model_folder": str(built.folder), "options": options.to_dict(),
     }
     if trainer.is_world_process_zero():
         atomic_write_json(options.out / "train_summary.json", summary)
-    return TrainResult(summary, built)
+    return TrainResult(summary, built, trainer.is_world_process_zero())
 
 
-def _llava(built: TrainableModel) -> Any:
-    get_base = getattr(built.model, "get_base_model", None)
-    return get_base() if callable(get_base) else built.model
+def _logged_total(path: Path, key: str) -> int:
+    from robustbench_mllm.io_utils import read_jsonl
+
+    return sum(int(r.get(key, 0)) for r in read_jsonl(path, tolerate_torn_tail=True)) if path.exists() else 0
 
 
 def _save_final(trainer: VittleTrainer, built: TrainableModel, options: TrainConfig) -> None:
@@ -215,6 +240,11 @@ def _save_final(trainer: VittleTrainer, built: TrainableModel, options: TrainCon
     if trainer.is_world_process_zero():
         built.processor.save_pretrained(options.out)
         # the adapters evaluate the checkpoint with the padding it was trained with
-        save_image_preprocessing(options.out, options.pad_square)
+        save_image_preprocessing(options.out, options.pad)
         if built.handle is not None:
             built.handle.config.save(options.out)
+        if options.stage == "pretrain":
+            write_projector(options.out, options.out / PROJECTOR_FILE)
+        if built.folder == options.assembled_dir():
+            shutil.rmtree(built.folder, ignore_errors=True)  # the final model supersedes it
+            Path(f"{built.folder}.lock").unlink(missing_ok=True)

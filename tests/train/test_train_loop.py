@@ -83,7 +83,7 @@ def test_trained_checkpoint_evaluates_through_the_cli_with_the_vittle_adapter(
              "--objective", "vittle-f", "--layer", "3", "--max-steps", "2", "--batch-size", "2"]
     result = CliRunner().invoke(app, train)
     assert result.exit_code == 0, result.output
-    assert "train: vittle-f" in result.output
+    assert "train: finetune vittle-f" in result.output
     generated = write_tiny_generated(tmp_path / "generated")
     evaluate = ["evaluate", "--model", str(out), "--data", str(generated), "--out", str(run), "--max-new-tokens", "4",
                 "--device", "cpu", "--variants", "clean", "--datasets", "tiny_pope"]
