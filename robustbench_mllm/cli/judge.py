@@ -51,12 +51,12 @@ def judge(
         None, help="Variable holding the key [OPENAI_API_KEY; AZURE_OPENAI_API_KEY with --azure]."
     ),
     runs: int = typer.Option(3, min=1, help="Judge runs averaged (the paper uses 3)."),
-    temperature: float = typer.Option(0.0, help="Judge temperature (Vittle 0, LLaVA 0.2)."),
+    temperature: float = typer.Option(0.0, min=0, max=2, help="Judge temperature (Vittle 0, LLaVA 0.2)."),
     rules: Optional[Path] = typer.Option(None, help="LLaVA's official rule.json, for exact reproduction."),
     concurrency: int = typer.Option(16, min=1, help="Requests in flight."),
     max_retries: int = typer.Option(3, min=0, help="Retries of an unparseable judge reply."),
     timeout: float = typer.Option(
-        60.0, "--timeout", "--request-timeout", help="Seconds per request before the SDK retries it."
+        60.0, "--timeout", "--request-timeout", min=0.1, help="Seconds per request before the SDK retries it."
     ),
     refresh: bool = typer.Option(False, help="Ignore cached responses and ask again."),
     data: Optional[Path] = typer.Option(None, help="Generated data dir (default: from run.json)."),
