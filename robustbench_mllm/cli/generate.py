@@ -72,7 +72,7 @@ def generate(
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N items of each split."),
     image_format: str = typer.Option("png", help="png | jpeg"),
     quality: int = typer.Option(95, min=1, max=100, help="JPEG quality."),
-    on_error: str = typer.Option("fail", help="fail | skip (bad images go to failures.jsonl)"),
+    on_error: str = typer.Option("fail", help="fail | skip (items with a bad image or an empty question go to failures.jsonl)"),
     allow_nonstandard: bool = typer.Option(False, help="Accept a POPE split whose length is not 3000."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default generated/<suite>)."),
     translator_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for translations."),
@@ -112,4 +112,4 @@ def generate(
     if any("translate_" in r.variant for r in summary.written):
         _print_translation_usage()
     if summary.failures:
-        console.print(f"[yellow]{len(summary.failures)} item(s) skipped for bad images: {root / 'failures.jsonl'}")
+        console.print(f"[yellow]{len(summary.failures)} item(s) skipped (bad image or empty question): {root / 'failures.jsonl'}")

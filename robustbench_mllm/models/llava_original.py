@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_mllm.errors import DataFormatError, MissingResourceError
+from robustbench_mllm.io_utils import read_text
 from robustbench_mllm.models.base import register_model
 from robustbench_mllm.models.llava_runtime import LlavaRuntime
 from robustbench_mllm.models.options import LoadOptions, resolve_device, resolve_dtype
@@ -152,7 +153,7 @@ def load_llava_original(model: str, options: LoadOptions, name: str = "llava-ori
     """The converted model with the vicuna_v1 prompt (or --system-prompt-file) and pad-to-square."""
     processor, network = load_original_model(Path(model), options)
     custom = options.system_prompt_file
-    system = custom.read_text(encoding="utf-8").strip() if custom else VICUNA_V1_SYSTEM
+    system = read_text(custom).strip() if custom else VICUNA_V1_SYSTEM
     pad = resolve_pad_to_square(Path(model), options.pad_to_square, adapter_default=True)
     return LlavaRuntime(
         network, processor,
