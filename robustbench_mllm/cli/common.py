@@ -67,6 +67,20 @@ def user_message(error: BaseException, flags: Mapping[str, str]) -> str:
     return _SETTING.sub(lambda m: flags.get(m.group(1), m.group(0)), str(error))
 
 
+def cost_text(usage: Mapping[str, Any], how_to_price: str = "--prices FILE") -> str:
+    """``~$0.0123`` for a ``UsageMeter.summary()``; a model that billed tokens but is missing
+    from the price table is named ("cost unknown for MODEL") instead of counted as $0."""
+    models = usage.get("models", {})
+    unknown = [name for name, m in models.items()
+               if m.get("estimated_cost_usd") is None and m.get("prompt_tokens", 0) + m.get("completion_tokens", 0)]
+    known = f"~${usage.get('estimated_cost_usd') or 0.0:.4f}"
+    if not unknown:
+        return known
+    missing = f"cost unknown for {', '.join(unknown)} (not in the price table; give one with {how_to_price})"
+    priced = any(m.get("estimated_cost_usd") is not None for m in models.values())
+    return f"{known} + {missing}" if priced else missing
+
+
 def print_error(message: str, hint: str | None = None) -> None:
     """``error: message`` (and a second line, ``hint``) on stderr, never wrapped."""
     stderr = Console(stderr=True, soft_wrap=True)

@@ -42,7 +42,7 @@ def evaluate(
         None, "--datasets", help="Datasets to run: NAME,... (repeatable; default all)."
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Items per generate call."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    device: str = typer.Option("auto", "--device", envvar="ROBUST_MLLM_DEVICE", help="auto | cpu | cuda | cuda:N"),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
     max_new_tokens: Optional[int] = typer.Option(
         None, "--max-new-tokens", min=1, help="Default: 1024 for open-ended, 128 for yes/no and multiple choice."

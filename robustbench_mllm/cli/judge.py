@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from robustbench_mllm.cli.common import console
+from robustbench_mllm.cli.common import console, cost_text
 from robustbench_mllm.store.layout import RESULTS
 from robustbench_mllm.store.variants import variant_order
 
@@ -37,10 +37,12 @@ def _summary_tables(payload: dict[str, Any]) -> list[Table]:
 def judge(
     run_dir: Path = typer.Argument(..., help="Run folder written by `robust-mllm evaluate`."),
     judge_model: Optional[str] = typer.Option(
-        None, help="Judge model (default gpt-4o); for Azure the deployment name (default $AZURE_OPENAI_DEPLOYMENT)."
+        None, envvar="ROBUST_MLLM_JUDGE_MODEL", help="Judge model (default gpt-4o); for Azure the deployment name (default $AZURE_OPENAI_DEPLOYMENT)."
     ),
     base_url: Optional[str] = typer.Option(
-        None, help="OpenAI-compatible server (vLLM, SGLang...); with --azure, the resource endpoint."
+        None, envvar="ROBUST_MLLM_JUDGE_BASE_URL",
+        help="OpenAI-compatible server (vLLM, SGLang...; default $OPENAI_BASE_URL, else OpenAI); with --azure, "
+        "the resource endpoint."
     ),
     azure: bool = typer.Option(
         False, help="Azure OpenAI: endpoint, API version and deployment default to $AZURE_OPENAI_ENDPOINT, "
@@ -95,6 +97,6 @@ def judge(
     console.print(
         f"prompt {payload['prompt']['id']} | {payload['n_judgments']} judgments, "
         f"{payload['n_failed']} failed (excluded) | {hits} from cache | {tokens} tokens billed, "
-        f"~${usage['estimated_cost_usd']:.4f} (run total ~${total['estimated_cost_usd']:.4f} over "
+        f"{cost_text(usage)} (run total {cost_text(total)} over "
         f"{total['invocations']} invocations) | results: {run_dir / RESULTS}"
     )

@@ -38,7 +38,7 @@ def represent(
     permutations: int = typer.Option(20, min=1, help="Re-splits for the same-distribution JSD baseline."),
     batch_size: int = typer.Option(8, min=1, help="Items per forward pass."),
     seed: int = typer.Option(0, min=0, help="Seed of the JSD baselines and random features."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    device: str = typer.Option("auto", envvar="ROBUST_MLLM_DEVICE", help="auto, cpu or cuda."),
 ) -> None:
     """Store an MLLM's hidden states per item and variant; JSD, cosine distances, PCA vs clean."""
     from rich.progress import Progress
