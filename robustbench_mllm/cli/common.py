@@ -151,5 +151,5 @@ def usage_errors_as_lines() -> Iterator[None]:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `robust-mllm` alone: the help
             raise
         path = exc.ctx.command_path if exc.ctx is not None else "robust-mllm"
-        print_error(exc.format_message(), f"see `{path} -h` for the options")
+        print_error(" ".join(exc.format_message().split()), f"see `{path} -h` for the options")  # one line
         raise typer.Exit(2) from None

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from robustbench_mllm.cli.common import console, split_names
+from robustbench_mllm.cli.common import console, print_error, split_names
 
 
 def summary_table(payload: dict[str, Any]) -> Table:
@@ -87,8 +87,6 @@ def evaluate(
         f"{outcome.generated} answers generated, {outcome.skipped} already done; run folder {config.out}"
     )
     if outcome.failed:
-        console.print(
-            f"[red]{outcome.failed} item(s) got no answer (first error: {outcome.errors[0]}); "
-            "rerun the same command to retry them[/red]"
-        )
+        print_error(f"{outcome.failed} item(s) got no answer (first error: {outcome.errors[0]})",
+                    "rerun the same command to retry them")
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from robustbench_mllm.cli.common import console, cost_text
+from robustbench_mllm.cli.common import console, cost_text, print_error
 from robustbench_mllm.store.layout import RESULTS
 from robustbench_mllm.store.variants import variant_order
 
@@ -100,3 +100,7 @@ def judge(
         f"{cost_text(usage)} (run total {cost_text(total)} over "
         f"{total['invocations']} invocations) | results: {run_dir / RESULTS}"
     )
+    if payload["n_judgments"] and payload["n_failed"] == payload["n_judgments"]:  # nothing came back: not a score
+        print_error(f"all {payload['n_judgments']} judgments failed; is the judge server at "
+                    f"{endpoint.describe()['base_url']} reachable?", "fix it and rerun the same command")
+        raise typer.Exit(1)

@@ -119,6 +119,7 @@ def run_judge(
 ) -> dict[str, Any]:
     """Judge, write judgments and results; returns the "judge" results section."""
     data = data_folder(config.run_dir, config.data)
+    prices = load_prices(config.prices)  # a bad price table stops the run before any request
     plan = plan_tasks(config.run_dir, data, config.runs)
     if on_planned is not None:
         on_planned(len(plan.tasks))
@@ -130,7 +131,7 @@ def run_judge(
         )
         judgments = judge.score(plan.tasks, on_judgment=on_judgment)
     write_judgments(config.run_dir, judgments)
-    this_invocation = usage.summary(load_prices(config.prices))
+    this_invocation = usage.summary(prices)
     payload: dict[str, Any] = {
         "judge": "relative_preference",
         "endpoint": config.endpoint.describe(),
