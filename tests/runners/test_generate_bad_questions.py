@@ -59,3 +59,27 @@ def test_invalid_utf8_in_a_questions_file_is_one_line_naming_file_and_row(tmp_pa
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [
         f"error: {path}: line 2: byte 0xff at column {column} is not UTF-8 text; save the file as UTF-8"]
+
+
+def test_an_empty_question_in_a_hub_copy_is_named_or_skipped_alike(tmp_path: Path) -> None:
+    import io
+
+    import datasets
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((6, 6, 3), 9, np.uint8)).save(buffer, format="PNG")
+    image = {"bytes": buffer.getvalue(), "path": None}
+    rows = {"question_id": ["0", "1"], "question": ["What is it?", "   "], "image": [image, image],
+            "gpt_answer": ["A dog.", "A cat."], "caption": ["a dog", "a cat"], "category": ["conv", "detail"]}
+    folder = tmp_path / "lb" / "data"
+    folder.mkdir(parents=True)
+    datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image()).to_parquet(str(folder / "train-0.parquet"))
+    config = GenerateConfig(suite="lbcoco", source=str(tmp_path / "lb"), perturbations="char_typo")
+    with pytest.raises(DataFormatError, match=r"row 1: field 'question': the question is empty"):
+        run_generate(config, tmp_path / "fail")
+    out = tmp_path / "skip"
+    run_generate(GenerateConfig(**{**config.__dict__, "on_error": "skip"}), out)
+    assert [f["item_id"] for f in read_jsonl(out / "failures.jsonl")] == ["1"]
+    assert [item.id for item in load_items(out, "lbcoco", "char_typo_s3")] == ["0"]
