@@ -15,6 +15,7 @@ kl_v, kl_t, alpha, learning_rate), ``train_summary.json``, ``checkpoints/checkpo
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -25,6 +26,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
 from robustbench_mllm.io_utils import append_jsonl, atomic_write_json, atomic_write_jsonl, read_jsonl
+from robustbench_mllm.models.options import without_loading_bars
 from robustbench_mllm.models.preprocessing import save_image_preprocessing
 from robustbench_mllm.train.data import InstructionDataset, collate
 from robustbench_mllm.train.model_setup import TrainableModel, build_trainable_model, exportable_model
@@ -119,6 +121,14 @@ class StepLogCallback(TrainerCallback):
             self.progress.stop()
 
 
+def _checkpointing(enabled: bool) -> dict[str, Any]:
+    """Activation checkpointing under the name this transformers uses (``gradient_checkpointing``
+    is a deprecated alias since 5.x and warns)."""
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+    return {name: enabled, f"{name}_kwargs": {"use_reentrant": False}}
+
+
 def training_arguments(options: TrainConfig) -> TrainingArguments:
     import torch
 
@@ -133,8 +143,7 @@ def training_arguments(options: TrainConfig) -> TrainingArguments:
         weight_decay=options.wd,
         per_device_train_batch_size=options.batch_size,
         gradient_accumulation_steps=options.grad_accum,
-        gradient_checkpointing=options.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        **_checkpointing(options.gradient_checkpointing),
         bf16=bf16,
         use_cpu=not torch.cuda.is_available(),
         logging_steps=1,
@@ -165,6 +174,11 @@ class TrainResult:
 
 def run_training(options: TrainConfig) -> TrainResult:
     """Train, save the final checkpoint into ``options.out``; the summary is also written there."""
+    with without_loading_bars():  # transformers' own bars (weights, shards) would interleave with our progress
+        return _run_training(options)
+
+
+def _run_training(options: TrainConfig) -> TrainResult:
     from transformers.trainer_utils import get_last_checkpoint
 
     options.out.mkdir(parents=True, exist_ok=True)
