@@ -96,9 +96,13 @@ def exit_with_error(error: BaseException, code: int | None = None, flags: Mappin
 
 
 def fit_console_width() -> None:
-    """The terminal's width on a terminal ($COLUMNS wins, as rich reads it), else a wide fixed one."""
-    measured = console.is_terminal or os.environ.get("COLUMNS")
-    console.width = None if measured else UNCONSTRAINED_WIDTH  # type: ignore[assignment]  # None: rich measures
+    """The terminal's width on a terminal ($COLUMNS wins, as rich reads it), else a wide fixed one;
+    for our console and rich's global one (which the runners' progress bars use)."""
+    import rich
+
+    for shown in (console, rich.get_console()):
+        measured = shown.is_terminal or os.environ.get("COLUMNS")
+        shown.width = None if measured else UNCONSTRAINED_WIDTH  # type: ignore[assignment]  # None: rich measures
 
 
 def _debug_option() -> Any:

@@ -54,6 +54,9 @@ def test_tables_off_a_terminal_use_a_wide_fixed_width(monkeypatch: pytest.Monkey
     result = CliRunner().invoke(app, ["list", "perturbations"], env={"COLUMNS": None})
     assert result.exit_code == 0
     assert common.console.width == common.UNCONSTRAINED_WIDTH  # CliRunner's stdout is no terminal
+    import rich
+
+    assert rich.get_console().width == common.UNCONSTRAINED_WIDTH  # the runners' progress bars use it
     assert "…" not in result.stdout
     assert any("frost_weight=0.75" in line for line in result.stdout.splitlines())  # never folded
     monkeypatch.setenv("COLUMNS", "123")

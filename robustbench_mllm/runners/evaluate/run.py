@@ -180,7 +180,9 @@ def progress_columns() -> tuple[Any, ...]:
 
     class ItemsPerSecond(ProgressColumn):
         def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
+            speed = task.finished_speed or task.speed  # a recent window; else the mean so far
+            if not speed and task.elapsed:
+                speed = task.completed / task.elapsed
             return Text(f"{speed:.2f} items/s" if speed else "- items/s", style="progress.data.speed")
 
     return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), ItemsPerSecond(),
