@@ -145,6 +145,16 @@ def reported(command: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
+def _allowed_range(param: Any) -> str:
+    """`` (allowed: 1 to 100)`` for an option declared with ``min=``/``max=``, else ``""``."""
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if low is None and high is None:
+        return ""
+    allowed = f"{low} to {high}" if low is not None and high is not None else (
+        f">= {low}" if low is not None else f"<= {high}")
+    return f" (allowed: {allowed})"
+
+
 @contextmanager
 def usage_errors_as_lines() -> Iterator[None]:
     """Typer's usage errors (unknown flag, missing or out-of-range value) as ``error: ...`` plus
@@ -155,5 +165,6 @@ def usage_errors_as_lines() -> Iterator[None]:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `robust-mllm` alone: the help
             raise
         path = exc.ctx.command_path if exc.ctx is not None else "robust-mllm"
-        print_error(" ".join(exc.format_message().split()), f"see `{path} -h` for the options")  # one line
+        message = " ".join(exc.format_message().split())  # one line
+        print_error(message + _allowed_range(getattr(exc, "param", None)), f"see `{path} -h` for the options")
         raise typer.Exit(2) from None

@@ -94,3 +94,15 @@ def test_applying_the_package_metadata_gives_no_setuptools_warning() -> None:
             "apply_configuration(Distribution(), 'pyproject.toml')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert "Warning" not in done.stderr, done.stderr  # e.g. `project.license` as a TOML table is deprecated
+
+
+@pytest.mark.parametrize(("args", "allowed"), [
+    (["generate", "--quality", "101"], "(allowed: 1 to 100)"), (["generate", "--num-proc", "0"], "(allowed: >= 1)"),
+    (["generate", "--limit", "-3"], "(allowed: >= 1)"), (["judge", "x", "--temperature", "3"], "(allowed: 0 to 2)"),
+])
+def test_an_out_of_range_number_is_refused_naming_the_allowed_range(args: list[str], allowed: str) -> None:
+    result = CliRunner().invoke(app, args)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 2, result.stderr
+    assert lines[0].startswith(f"error: Invalid value for '{args[-2]}'") and lines[0].endswith(allowed)
+    assert lines[1] == f"see `robust-mllm {args[0]} -h` for the options"
