@@ -139,8 +139,9 @@ def reported(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     signature = inspect.signature(command, eval_str=True)
-    debug = inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=_debug_option(), annotation=bool)
-    run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), debug])  # type: ignore[attr-defined]
+    # typer reads the options from the signature: the command's own, plus --debug
+    debug_option = inspect.Parameter("debug", inspect.Parameter.KEYWORD_ONLY, default=_debug_option(), annotation=bool)
+    run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), debug_option])  # type: ignore[attr-defined]
     run.__annotations__ = {**typing.get_type_hints(command), "debug": bool}
     return run
 
