@@ -5,7 +5,6 @@ libraries (torch, transformers, datasets) only inside their bodies, so ``--help`
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from typing import Any
 
 import typer

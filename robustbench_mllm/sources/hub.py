@@ -87,13 +87,13 @@ def _text(row: dict[str, Any], column: str, where: str) -> str:
     return value
 
 
-def question_fields(row: dict[str, Any], column: str, where: str) -> dict[str, str]:
-    """The ``question`` and ``question_origin`` of an Item. An empty question passes through:
-    ``generate`` refuses it, or with ``on_error`` skip records it in failures.jsonl."""
+def question_text(row: dict[str, Any], column: str, where: str) -> str:
+    """The question, which may be empty here: ``generate`` refuses an empty one naming
+    ``question_origin``, or with ``on_error`` skip records it in failures.jsonl."""
     value = row.get(column)
     if value is not None and not isinstance(value, str):
         raise DataFormatError(f"{where}: field {column!r}: expected text, got {value!r}")
-    return {"question": value or "", "question_origin": f"{where}: field {column!r}"}
+    return value or ""
 
 
 def _rows_with_images(
@@ -137,7 +137,8 @@ class HubLBCOCO(DeclaredInfo):
             caption = row.get("caption") or ""
             yield Item(
                 id=qid, dataset="lbcoco", split="test",
-                **question_fields(row, "question", where), image=data,
+                question=question_text(row, "question", where), question_origin=f"{where}: field 'question'",
+                image=data,
                 image_id=image_id, source_id=qid,
                 reference_answer=_text(row, "gpt_answer", where),
                 category=_text(row, "category", where),
@@ -164,7 +165,8 @@ class HubPOPE(DeclaredInfo):
             qid = str(row["question_id"])
             yield Item(
                 id=f"{split}_{qid}", dataset="pope", split=split,
-                **question_fields(row, "question", where), image=data,
+                question=question_text(row, "question", where), question_origin=f"{where}: field 'question'",
+                image=data,
                 image_id=image_id, source_id=qid,
                 category=split, label=label,
             )

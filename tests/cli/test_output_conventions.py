@@ -4,7 +4,6 @@ and a pyproject setuptools does not warn about."""
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -80,6 +79,7 @@ def test_list_perturbations_is_readable_at_80_columns() -> None:
 
 
 def test_pyproject_uses_the_spdx_license_string() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["license"] == "Apache-2.0"  # the table form is deprecated by setuptools >= 77
     assert "setuptools>=77" in project["build-system"]["requires"][0]
