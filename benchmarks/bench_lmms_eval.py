@@ -31,8 +31,8 @@ from typer.testing import CliRunner
 from robustbench_mllm.cli.app import app
 from robustbench_mllm.io_utils import read_json
 from robustbench_mllm.prompts import prompt_for
-from robustbench_mllm.publish.lmms_eval import TEMPLATE_FILE, task_name
 from robustbench_mllm.publish.configs import plan_configs
+from robustbench_mllm.publish.lmms_eval import TEMPLATE_FILE, task_name
 from robustbench_mllm.runners.evaluate.scoring import score_variant, task_of
 from robustbench_mllm.store.manifest import resolve_protocol
 from robustbench_mllm.store.variants import load_items

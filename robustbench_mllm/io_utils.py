@@ -37,10 +37,30 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def decode_utf8(data: bytes, where: str, first_line: int = 1) -> str:
+    """``data`` (whose first line is line ``first_line`` of ``where``) as UTF-8 text; bad bytes
+    are an error naming ``where``, the line and the column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + first_line
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataFormatError(
+            f"{where}: line {line}: byte 0x{data[exc.start]:02x} at column {column} is not UTF-8 text; "
+            "save the file as UTF-8"
+        ) from None
+
+
+def read_text(path: Path) -> str:
+    """A user-supplied text file, which must be UTF-8 (``decode_utf8`` names a bad line)."""
+    path = Path(path)
+    return decode_utf8(path.read_bytes(), str(path))
+
+
 def read_json(path: Path) -> Any:
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataFormatError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
 
@@ -73,15 +93,24 @@ def read_jsonl(path: Path, *, tolerate_torn_tail: bool = False) -> Iterator[dict
     short by a crash) is skipped; any other bad line is an error naming file and line number.
     """
     path = Path(path)
-    with path.open("r", encoding="utf-8") as handle:
-        lines = handle.readlines()
+    lines = path.read_bytes().split(b"\n")  # bytes: a torn tail may end inside a UTF-8 character
+    complete = lines[-1] == b""  # the file ends with a newline
+    if complete:
+        lines.pop()
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        torn = tolerate_torn_tail and number == len(lines) and not complete
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            if torn:
+                return
+            text = decode_utf8(line, str(path), first_line=number)  # raises, naming line and column
+        if not text.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            if tolerate_torn_tail and number == len(lines) and not line.endswith("\n"):
+            if torn:
                 return
             raise DataFormatError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
         if not isinstance(obj, dict):

@@ -78,6 +78,7 @@ class Item:
     label: str = ""  # "yes"/"no" for POPE-style items, the option letter for multiple choice
     choices: tuple[str, ...] = ()
     context: JudgeContext = field(default_factory=JudgeContext)
+    question_origin: str = ""  # file, row and field the question was read from, for messages about bad data
 
 
 def is_open_ended(item: Item) -> bool:

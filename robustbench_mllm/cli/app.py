@@ -5,9 +5,11 @@ libraries (torch, transformers, datasets) only inside their bodies, so ``--help`
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from robustbench_mllm import __version__
 from robustbench_mllm.cli import (
@@ -27,13 +29,28 @@ from robustbench_mllm.cli import (
     train,
 )
 from robustbench_mllm.cli import list as list_command
-from robustbench_mllm.cli.common import reported
+from robustbench_mllm.cli.common import reported, usage_errors_as_lines
+
+
+class CommandGroup(TyperGroup):
+    """The app's command group: a usage mistake anywhere (unknown flag or command, a missing or
+    out-of-range value) ends as one ``error:`` line and a pointer to ``-h``, exit code 2."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with usage_errors_as_lines():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with usage_errors_as_lines():
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
     name="robust-mllm",
+    cls=CommandGroup,
     help="Robustness benchmark suite and perturbation generator for multimodal LLMs.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_show_locals=False,
 )
 

@@ -48,18 +48,18 @@ def emid(
     datasets: Optional[list[str]] = typer.Option(
         None, "--datasets", help="NAME,... to use, repeatable (default: every open-ended dataset; a yes/no one named "
         "here uses its labels as reference answers, with a warning)."),
-    image_encoder: str = typer.Option(DEFAULT_IMAGE_ENCODER, help="CLIP model: hub id or local folder."),
-    text_encoder: str = typer.Option(DEFAULT_TEXT_ENCODER, help="XLM-R model: hub id or local folder."),
+    image_encoder: str = typer.Option(DEFAULT_IMAGE_ENCODER, envvar="ROBUST_MLLM_IMAGE_ENCODER", help="CLIP model: hub id or local folder."),
+    text_encoder: str = typer.Option(DEFAULT_TEXT_ENCODER, envvar="ROBUST_MLLM_TEXT_ENCODER", help="XLM-R model: hub id or local folder."),
     image_pooling: str = typer.Option("patch_mean", help="patch_mean (official) or pooled."),
     text_pooling: str = typer.Option("layer0_mean", help="layer0_mean (official) or last_mean."),
     data: Optional[Path] = typer.Option(None, help="Generated data folder (default: from RUN_DIR/run.json)."),
     jsd_kind: str = typer.Option("linear", help="JSD for the bound terms: linear, gaussian or gaussian_rff."),
-    permutations: int = typer.Option(20, help="Re-splits for the same-distribution JSD baseline."),
-    entropy_scale: Optional[float] = typer.Option(None, help="H in H*(Dv^1/2+Dt^1/2)+4*(..); default: scale-adjusted bound."),
-    seed: int = typer.Option(0, help="Seed for the estimator training and the JSD baselines."),
-    club_max_steps: int = typer.Option(3000, help="Most CLUB training steps (early stopping may end sooner)."),
-    batch_size: int = typer.Option(32, help="Embedding batch size."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    permutations: int = typer.Option(20, min=1, help="Re-splits for the same-distribution JSD baseline."),
+    entropy_scale: Optional[float] = typer.Option(None, min=0, help="H in H*(Dv^1/2+Dt^1/2)+4*(..); default: scale-adjusted bound."),
+    seed: int = typer.Option(0, min=0, help="Seed for the estimator training and the JSD baselines."),
+    club_max_steps: int = typer.Option(3000, min=1, help="Most CLUB training steps (early stopping may end sooner)."),
+    batch_size: int = typer.Option(32, min=1, help="Embedding batch size."),
+    device: str = typer.Option("auto", envvar="ROBUST_MLLM_DEVICE", help="auto, cpu or cuda."),
 ) -> None:
     """EMI, EMID and the EMID upper-bound terms of a run (results section "emid")."""
     from rich.progress import Progress

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from robustbench_mllm.cli.common import console, split_names
+from robustbench_mllm.cli.common import console, print_error, split_names
 
 
 def summary_table(payload: dict[str, Any]) -> Table:
@@ -32,22 +32,22 @@ def evaluate(
     adapter: Optional[str] = typer.Option(None, "--adapter", help="Force an adapter (see `list models`)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Variable holding the API key."),
-    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight (openai adapter)."),
-    max_retries: int = typer.Option(5, "--max-retries", help="Retries per request on 429/5xx/timeouts (openai)."),
-    request_timeout: float = typer.Option(120.0, "--request-timeout", help="Seconds per request (openai)."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight (openai adapter)."),
+    max_retries: int = typer.Option(5, "--max-retries", min=0, help="Retries per request on 429/5xx/timeouts (openai)."),
+    request_timeout: float = typer.Option(120.0, "--request-timeout", min=0.1, help="Seconds per request (openai)."),
     variants: Optional[list[str]] = typer.Option(
         None, "--variants", help="Variants to run: NAME,... (repeatable; default all)."
     ),
     datasets: Optional[list[str]] = typer.Option(
         None, "--datasets", help="Datasets to run: NAME,... (repeatable; default all)."
     ),
-    batch_size: int = typer.Option(8, "--batch-size", help="Items per generate call."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Items per generate call."),
+    device: str = typer.Option("auto", "--device", envvar="ROBUST_MLLM_DEVICE", help="auto | cpu | cuda | cuda:N"),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
     max_new_tokens: Optional[int] = typer.Option(
-        None, "--max-new-tokens", help="Default: 1024 for open-ended, 128 for yes/no and multiple choice."
+        None, "--max-new-tokens", min=1, help="Default: 1024 for open-ended, 128 for yes/no and multiple choice."
     ),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N items of each variant."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N items of each variant."),
     shard: Optional[str] = typer.Option(None, "--shard", help="i/n: this machine's share (0-based i)."),
     pad_to_square: Optional[bool] = typer.Option(
         None, "--pad-to-square/--no-pad-to-square",
@@ -55,9 +55,9 @@ def evaluate(
         "what the checkpoint's robust_mllm.json records, else off for llava-hf and on for llava-original.",
     ),
     compat: str = typer.Option("exact", "--compat", help="vittle: exact image-token mask, or 'released'."),
-    vittle_layer_v: Optional[int] = typer.Option(None, "--vittle-layer-v", help="vittle: visual layer."),
-    vittle_layer_t: Optional[int] = typer.Option(None, "--vittle-layer-t", help="vittle: text layer."),
-    vittle_alpha: Optional[float] = typer.Option(None, "--vittle-alpha", help="vittle: mixing weight."),
+    vittle_layer_v: Optional[int] = typer.Option(None, "--vittle-layer-v", min=0, help="vittle: visual layer."),
+    vittle_layer_t: Optional[int] = typer.Option(None, "--vittle-layer-t", min=0, help="vittle: text layer."),
+    vittle_alpha: Optional[float] = typer.Option(None, "--vittle-alpha", min=0, max=1, help="vittle: mixing weight."),
     vision_tower: Optional[Path] = typer.Option(
         None, "--vision-tower", help="llava-original: local CLIP folder when the checkpoint lacks it."
     ),
@@ -92,8 +92,6 @@ def evaluate(
         f"{outcome.generated} answers generated, {outcome.skipped} already done; run folder {config.out}"
     )
     if outcome.failed:
-        console.print(
-            f"[red]{outcome.failed} item(s) got no answer (first error: {outcome.errors[0]}); "
-            "rerun the same command to retry them[/red]"
-        )
+        print_error(f"{outcome.failed} item(s) got no answer (first error: {outcome.errors[0]})",
+                    "rerun the same command to retry them")
         raise typer.Exit(1)

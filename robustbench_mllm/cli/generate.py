@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.table import Table
 
-from robustbench_mllm.cli.common import console
+from robustbench_mllm.cli.common import console, cost_text
 
 if TYPE_CHECKING:
     from robustbench_mllm.perturbations.text.translation_prompt import TranslationPrompt
@@ -29,7 +29,7 @@ def _translation_hook(
         from robustbench_mllm.llm.settings import ChatEndpoint
         from robustbench_mllm.perturbations.text.translation import configure_translation
 
-        wants_api = base_url or azure or os.environ.get("OPENAI_API_KEY")
+        wants_api = base_url or azure or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
         endpoint = ChatEndpoint(model=model, base_url=base_url, azure=azure) if wants_api else None
         configure_translation(endpoint, cache, imports, prompt)
 
@@ -43,7 +43,11 @@ def _print_translation_usage() -> None:
     if not models:
         console.print("translations: all from the cache or imported files (no API requests)")
     for model, usage in models.items():
-        console.print(f"translations with {model}: {usage}")
+        counts = ", ".join(f"{usage[k]} {k.replace('_', ' ')}" for k in ("requests", "cache_hits", "prompt_tokens",
+                                                                          "completion_tokens"))
+        cost = cost_text({"models": {model: usage}, "estimated_cost_usd": usage["estimated_cost_usd"]},
+                         "$ROBUST_MLLM_PRICES=FILE")
+        console.print(f"translations with {model}: {counts}, {cost}")
 
 
 def _text_settings(config: GenerateConfig, prompt: TranslationPrompt, summary: GenerateSummary) -> list[str]:
@@ -87,19 +91,19 @@ def generate(
         "Default: all for open-ended sets, visual for yes/no sets, clean only for the suites the paper evaluates "
         "unperturbed (lbwild ... mmstar). clean is always made."),
     engine: str = typer.Option("fast", help="fast (ours, vectorised) | reference (imagecorruptions)"),
-    seed: int = typer.Option(0),
-    num_proc: int = typer.Option(1, help="Worker processes (output bytes do not depend on it)."),
-    limit: Optional[int] = typer.Option(None, help="Only the first N items of each split."),
+    seed: int = typer.Option(0, min=0),
+    num_proc: int = typer.Option(1, min=1, envvar="ROBUST_MLLM_NUM_PROC", help="Worker processes (output bytes do not depend on it)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Only the first N items of each split."),
     image_format: str = typer.Option("png", help="png | jpeg"),
-    quality: int = typer.Option(95, help="JPEG quality."),
-    on_error: str = typer.Option("fail", help="fail | skip (bad images go to failures.jsonl)"),
+    quality: int = typer.Option(95, min=1, max=100, help="JPEG quality."),
+    on_error: str = typer.Option("fail", help="fail | skip (items with a bad image or an empty question go to failures.jsonl)"),
     allow_nonstandard: bool = typer.Option(False, help="Accept a POPE split whose length is not 3000."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default generated/<suite>)."),
-    translator_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible server for translations."),
-    translator_model: str = typer.Option("gpt-4o", help="Translation model (Azure: deployment name)."),
+    translator_base_url: Optional[str] = typer.Option(None, envvar="ROBUST_MLLM_TRANSLATOR_BASE_URL", help="OpenAI-compatible server for translations (default $OPENAI_BASE_URL, else OpenAI)."),
+    translator_model: str = typer.Option("gpt-4o", envvar="ROBUST_MLLM_TRANSLATOR_MODEL", help="Translation model (Azure: deployment name)."),
     translator_azure: bool = typer.Option(False, help="Use Azure OpenAI (AZURE_OPENAI_* variables)."),
     translations: list[Path] = typer.Option([], help="JSONL of translations made elsewhere (repeatable)."),
-    translation_cache: Optional[Path] = typer.Option(None, help="Translation cache file (default: the translator's own)."),
+    translation_cache: Optional[Path] = typer.Option(None, envvar="ROBUST_MLLM_TRANSLATION_CACHE", help="Translation cache file (default: the translator's own)."),
     translation_prompt: Optional[Path] = typer.Option(
         None, help="Prompt file for the translator, e.g. the Vittle paper's or README's wording ({target}, {source}, "
         "{sentence} placeholders); default: ours. Its sha256 goes into the manifest."),
@@ -144,4 +148,4 @@ def generate(
     if any("translate_" in r.variant for r in summary.written):
         _print_translation_usage()
     if summary.failures:
-        console.print(f"[yellow]{len(summary.failures)} item(s) skipped for bad images: {root / 'failures.jsonl'}")
+        console.print(f"[yellow]{len(summary.failures)} item(s) skipped (bad image or empty question): {root / 'failures.jsonl'}")

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from robustbench_mllm.cli.common import console
+from robustbench_mllm.cli.common import console, cost_text, print_error
 from robustbench_mllm.store.layout import RESULTS
 from robustbench_mllm.store.variants import variant_order
 
@@ -37,10 +37,12 @@ def _summary_tables(payload: dict[str, Any]) -> list[Table]:
 def judge(
     run_dir: Path = typer.Argument(..., help="Run folder written by `robust-mllm evaluate`."),
     judge_model: Optional[str] = typer.Option(
-        None, help="Judge model (default gpt-4o); for Azure the deployment name (default $AZURE_OPENAI_DEPLOYMENT)."
+        None, envvar="ROBUST_MLLM_JUDGE_MODEL", help="Judge model (default gpt-4o); for Azure the deployment name (default $AZURE_OPENAI_DEPLOYMENT)."
     ),
     base_url: Optional[str] = typer.Option(
-        None, help="OpenAI-compatible server (vLLM, SGLang...); with --azure, the resource endpoint."
+        None, envvar="ROBUST_MLLM_JUDGE_BASE_URL",
+        help="OpenAI-compatible server (vLLM, SGLang...; default $OPENAI_BASE_URL, else OpenAI); with --azure, "
+        "the resource endpoint."
     ),
     azure: bool = typer.Option(
         False, help="Azure OpenAI: endpoint, API version and deployment default to $AZURE_OPENAI_ENDPOINT, "
@@ -51,7 +53,7 @@ def judge(
         None, help="Variable holding the key [OPENAI_API_KEY; AZURE_OPENAI_API_KEY with --azure]."
     ),
     runs: int = typer.Option(3, min=1, help="Judge runs averaged (the paper uses 3)."),
-    temperature: float = typer.Option(0.0, help="Judge temperature (Vittle 0, LLaVA 0.2)."),
+    temperature: float = typer.Option(0.0, min=0, max=2, help="Judge temperature (Vittle 0, LLaVA 0.2)."),
     prompt: Optional[str] = typer.Option(
         None, help="Judge prompt: llava_rules (the paper's rule.json, fetched from its pinned commit and cached) "
         "or robust-mllm (our own wording) [default: the protocol's]."),
@@ -65,7 +67,7 @@ def judge(
     concurrency: int = typer.Option(16, min=1, help="Requests in flight."),
     max_retries: int = typer.Option(3, min=0, help="Retries of an unparseable judge reply."),
     timeout: float = typer.Option(
-        60.0, "--timeout", "--request-timeout", help="Seconds per request before the SDK retries it."
+        60.0, "--timeout", "--request-timeout", min=0.1, help="Seconds per request before the SDK retries it."
     ),
     refresh: bool = typer.Option(False, help="Ignore cached responses and ask again."),
     data: Optional[Path] = typer.Option(None, help="Generated data dir (default: from run.json)."),
@@ -109,6 +111,10 @@ def judge(
     console.print(
         f"prompt {payload['prompt']['id']} ({payload['judge_question']} question) | {payload['n_judgments']} judgments, "
         f"{payload['n_failed']} failed (excluded) | {hits} from cache | {tokens} tokens billed, "
-        f"~${usage['estimated_cost_usd']:.4f} (run total ~${total['estimated_cost_usd']:.4f} over "
+        f"{cost_text(usage)} (run total {cost_text(total)} over "
         f"{total['invocations']} invocations) | results: {run_dir / RESULTS}"
     )
+    if payload["n_judgments"] and payload["n_failed"] == payload["n_judgments"]:  # nothing came back: not a score
+        print_error(f"all {payload['n_judgments']} judgments failed; is the judge server at "
+                    f"{endpoint.describe()['base_url']} reachable?", "fix it and rerun the same command")
+        raise typer.Exit(1)

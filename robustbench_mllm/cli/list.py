@@ -35,11 +35,15 @@ def list_registry(what: Listing = typer.Argument(..., help="Which registry to li
             if field != "name":
                 table.add_row(field, *(repr(r[field]) if field.endswith("suffix") else str(r[field]) for r in records))
     elif what is Listing.perturbations:
-        table = Table(title="Perturbations")
-        for column in ("name", "modality", "category", "s1", "s2", "s3", "s4", "s5"):
+        # one row per perturbation and severity: readable at 80 columns, parameters never cut
+        table = Table(title="Perturbations (severities 1-5)")
+        for column in ("name", "modality", "category", "severity", "parameters"):
             table.add_column(column, overflow="fold")
         for name, pert in registry.items():
-            table.add_row(name, pert.modality, pert.category, *(pert.params(s) for s in range(1, 6)))
+            for severity in range(1, 6):
+                first = severity == 1
+                table.add_row(name if first else "", pert.modality if first else "", pert.category if first else "",
+                              str(severity), pert.params(severity), end_section=severity == 5)
     else:
         table = Table(title=what.value.capitalize())
         table.add_column("name")

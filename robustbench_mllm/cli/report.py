@@ -15,7 +15,7 @@ def report(
     out: Path = typer.Option(
         Path("report"), "--out", help="Folder for report.html, report.md, tables.tex, CSV, plots/."),
     resamples: int = typer.Option(2000, "--resamples", min=100, help="Bootstrap resamples (of source images)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap resampling."),
     title: str = typer.Option("robust-mllm report", "--title"),
 ) -> None:
     """Tables per model x variant (by modality and severity) with 95% CIs clustered by source image,

@@ -29,16 +29,16 @@ def represent_table(payload: dict[str, Any]) -> Any:
 def represent(
     model: str = typer.Option(..., help="Local model folder (an adapter with hidden_states)."),
     data: Path = typer.Option(..., help="Generated data folder (`robust-mllm generate` output)."),
-    layer: int = typer.Option(24, help="Decoder layer whose last-input-token state is taken."),
+    layer: int = typer.Option(24, min=0, help="Decoder layer whose last-input-token state is taken."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default: runs/represent-<model name>)."),
     adapter: Optional[str] = typer.Option(None, help="Force an adapter (default: detected)."),
     datasets: Optional[list[str]] = typer.Option(
         None, "--datasets", "--dataset", help="Only these datasets: NAME,... (repeatable; default all)."),
     jsd_kind: Optional[list[str]] = typer.Option(None, "--jsd-kind", help="linear, gaussian, gaussian_rff (repeatable; default linear + gaussian)."),
-    permutations: int = typer.Option(20, help="Re-splits for the same-distribution JSD baseline."),
-    batch_size: int = typer.Option(8, help="Items per forward pass."),
-    seed: int = typer.Option(0, help="Seed of the JSD baselines and random features."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    permutations: int = typer.Option(20, min=1, help="Re-splits for the same-distribution JSD baseline."),
+    batch_size: int = typer.Option(8, min=1, help="Items per forward pass."),
+    seed: int = typer.Option(0, min=0, help="Seed of the JSD baselines and random features."),
+    device: str = typer.Option("auto", envvar="ROBUST_MLLM_DEVICE", help="auto, cpu or cuda."),
 ) -> None:
     """Store an MLLM's hidden states per item and variant; JSD, cosine distances, PCA vs clean."""
     from rich.progress import Progress

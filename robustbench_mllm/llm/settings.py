@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from robustbench_mllm.errors import ConfigError
 
 OPENAI_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_BASE_URL_ENV = "OPENAI_BASE_URL"  # the SDK's own: requests go there when no `base_url` is given
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 AZURE_KEY_ENV = "AZURE_OPENAI_API_KEY"
 AZURE_ENDPOINT_ENV = "AZURE_OPENAI_ENDPOINT"
 AZURE_DEPLOYMENT_ENV = "AZURE_OPENAI_DEPLOYMENT"
@@ -57,11 +59,12 @@ class ChatEndpoint:
         )
 
     def with_environment(self) -> ChatEndpoint:
-        """For Azure: the resource endpoint from $AZURE_OPENAI_ENDPOINT and the API version from
-        $OPENAI_API_VERSION or $AZURE_OPENAI_API_VERSION where not given, so results and cache
-        keys name the resource actually used. Other endpoints are returned as they are."""
+        """The endpoint the SDK will really use, so results and cache keys name it: for Azure the
+        resource endpoint from $AZURE_OPENAI_ENDPOINT and the API version from $OPENAI_API_VERSION
+        or $AZURE_OPENAI_API_VERSION where not given; otherwise $OPENAI_BASE_URL where no
+        ``base_url`` is given (the SDK reads that variable itself)."""
         if not self.azure:
-            return self
+            return dataclasses.replace(self, base_url=self.base_url or os.environ.get(OPENAI_BASE_URL_ENV) or None)
         base_url = self.base_url or os.environ.get(AZURE_ENDPOINT_ENV)
         if not base_url:
             raise EndpointConfigError(
@@ -76,7 +79,7 @@ class ChatEndpoint:
         """A secret-free description for results files and caches."""
         return {
             "model": self.model,
-            "base_url": self.base_url or ("azure" if self.azure else "https://api.openai.com/v1"),
+            "base_url": self.base_url or ("azure" if self.azure else OPENAI_DEFAULT_BASE_URL),
             "azure": self.azure,
             "api_version": self.api_version,
         }

@@ -25,6 +25,7 @@ import numpy as np
 
 from robustbench_mllm.errors import ConfigError, DataFormatError, MissingResourceError
 from robustbench_mllm.io_utils import sha256_file
+from robustbench_mllm.models.options import without_loading_bars
 from robustbench_mllm.store.embeddings import EmbeddingCache
 
 ImagePooling = Literal["patch_mean", "pooled"]
@@ -122,7 +123,8 @@ class Embedder(ABC):
         (a fully cached run never loads the model)."""
         if self._model is None:
             try:
-                model, preprocessor = self._load()
+                with without_loading_bars():
+                    model, preprocessor = self._load()
             except OSError as exc:  # no such folder, or a hub id that is not cached when offline
                 raise MissingResourceError(f"cannot load the {self.kind} encoder {self.model_id!r}: {exc}\n"
                                            f"give a local model folder as `{self.kind}_encoder`") from None

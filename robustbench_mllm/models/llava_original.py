@@ -21,7 +21,7 @@ from robustbench_mllm.errors import DataFormatError, MissingResourceError
 from robustbench_mllm.models.base import register_model
 from robustbench_mllm.models.conversation import VICUNA_V1_SYSTEM, conversation_template, template_for
 from robustbench_mllm.models.llava_runtime import LlavaRuntime, runtime_description
-from robustbench_mllm.models.options import LoadOptions, resolve_device, resolve_dtype
+from robustbench_mllm.models.options import LoadOptions, resolve_device, resolve_dtype, without_loading_bars
 from robustbench_mllm.models.preprocessing import resolve_pad_to_square
 from robustbench_mllm.protocols import get_protocol
 
@@ -117,11 +117,13 @@ def load_original_model(folder: Path, options: LoadOptions) -> tuple[Any, Any]:
     image_token_id = tokenizer.convert_tokens_to_ids("<image>")
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
-    model = LlavaForConditionalGeneration.from_pretrained(
-        folder, config=hf_config(config, vision, image_token_id), key_mapping=KEY_MAPPING, dtype=dtype
-    )
+    with without_loading_bars():
+        model = LlavaForConditionalGeneration.from_pretrained(
+            folder, config=hf_config(config, vision, image_token_id), key_mapping=KEY_MAPPING, dtype=dtype
+        )
     if not _has_vision_weights(folder):
-        tower = CLIPVisionModel.from_pretrained(vision, dtype=dtype)
+        with without_loading_bars():
+            tower = CLIPVisionModel.from_pretrained(vision, dtype=dtype)
         model.model.vision_tower.load_state_dict(tower.state_dict())
     if image_token_id >= model.config.text_config.vocab_size:
         # the placeholder's embedding is overwritten by image features and generate suppresses it,

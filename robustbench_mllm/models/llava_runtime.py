@@ -202,9 +202,10 @@ def load_processor_and_model(path: str, device: str, dtype: str) -> tuple[Any, A
     """``AutoProcessor`` + ``LlavaForConditionalGeneration`` from a local folder, on ``device``."""
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-    from robustbench_mllm.models.options import resolve_device, resolve_dtype
+    from robustbench_mllm.models.options import resolve_device, resolve_dtype, without_loading_bars
 
     where = resolve_device(device)
     processor = AutoProcessor.from_pretrained(path)
-    model = LlavaForConditionalGeneration.from_pretrained(path, dtype=resolve_dtype(dtype, where))
+    with without_loading_bars():
+        model = LlavaForConditionalGeneration.from_pretrained(path, dtype=resolve_dtype(dtype, where))
     return processor, model.to(where).eval()

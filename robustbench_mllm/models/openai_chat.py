@@ -67,6 +67,6 @@ def load_openai(model: str, options: LoadOptions) -> OpenAIChatAdapter:
     endpoint = ChatEndpoint(
         model=model, base_url=options.base_url, api_key_env=options.api_key_env,
         concurrency=options.concurrency, max_retries=options.max_retries, timeout_s=options.timeout_s,
-    )
+    ).with_environment()  # run.json names the server used ($OPENAI_BASE_URL included)
     endpoint.api_key()  # fail now, not after loading the data, when no key is configured
     return OpenAIChatAdapter(endpoint)

@@ -6,12 +6,29 @@ and a served model name for ``openai``. Options an adapter does not use are igno
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.models.bottleneck import Compat
 from robustbench_mllm.protocols import DEFAULT_PROTOCOL, get_protocol
+
+
+@contextmanager
+def without_loading_bars() -> Iterator[None]:
+    """transformers' own tqdm bars ("Loading weights") off while a model loads: our commands
+    show their own progress, which the bars would interleave with."""
+    from transformers.utils import logging
+
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,11 @@ def plan_configs(generated: Path) -> list[HubConfig]:
     several = len(on_disk) > 1
     configs = []
     for dataset, variants in on_disk.items():
-        entries = (listed.get(dataset) or {}).get("variants") or {}
+        entry = listed.get(dataset) or {}
+        if not isinstance(entry, dict) or not isinstance(entry.get("variants") or {}, dict):
+            raise DataFormatError(f"{generated}/manifest.json: `datasets.{dataset}` is not in the format "
+                                  "`robust-mllm generate` writes; regenerate the folder")
+        entries = entry.get("variants") or {}
         for variant in variants:
             configs.append(_config(generated, dataset, variant, entries.get(variant), several))
     return configs

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.errors import DataFormatError, MissingResourceError
 from robustbench_mllm.io_utils import sha256_file
 from robustbench_mllm.publish.configs import HubConfig, plan_configs
 from robustbench_mllm.publish.lmms_eval import config_task_suffix
@@ -114,6 +114,9 @@ def run_import_lmms_eval(config: ImportLmmsEvalConfig) -> ImportOutcome:
     """Read and check every samples file first; write the run folder only when all are good."""
     if not config.samples:
         raise DataFormatError("`samples`: no files given (lmms-eval writes them with its `log_samples` option)")
+    absent = [str(p) for p in config.samples if not Path(p).is_file()]
+    if absent:
+        raise MissingResourceError(f"{absent[0]}: no such samples file (lmms-eval's `--log_samples` output)")
     configs = plan_configs(config.data)
     suffixes = [config_task_suffix(c) for c in configs]
     protocol = resolve_protocol(config.data, config.protocol).name

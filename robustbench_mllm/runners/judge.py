@@ -163,6 +163,7 @@ def run_judge(
 ) -> dict[str, Any]:
     """Judge, write judgments and results; returns the "judge" results section."""
     data = data_folder(config.run_dir, config.data)
+    prices = load_prices(config.prices)  # a bad price table stops the run before any request
     protocol = resolve_protocol(data, config.protocol)
     judge_question = config.judge_question or protocol.judge_question
     plan = plan_tasks(config.run_dir, data, config.runs, judge_question, config.reference_answers)
@@ -179,7 +180,7 @@ def run_judge(
         )
         judgments = judge.score(plan.tasks, on_judgment=on_judgment)
     write_judgments(config.run_dir, judgments)
-    this_invocation = usage.summary(load_prices(config.prices))
+    this_invocation = usage.summary(prices)
     payload: dict[str, Any] = {
         "judge": "relative_preference",
         "endpoint": config.endpoint.describe(),

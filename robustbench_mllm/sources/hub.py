@@ -87,6 +87,15 @@ def _text(row: dict[str, Any], column: str, where: str) -> str:
     return value
 
 
+def question_text(row: dict[str, Any], column: str, where: str) -> str:
+    """The question, which may be empty here: ``generate`` refuses an empty one naming
+    ``question_origin``, or with ``on_error`` skip records it in failures.jsonl."""
+    value = row.get(column)
+    if value is not None and not isinstance(value, str):
+        raise DataFormatError(f"{where}: field {column!r}: expected text, got {value!r}")
+    return value or ""
+
+
 def _rows_with_images(
     id_or_path: str, split: str, columns: tuple[str, ...], id_column: str
 ) -> Iterator[tuple[str, dict[str, Any], bytes, str]]:
@@ -128,7 +137,8 @@ class HubLBCOCO(DeclaredInfo):
             caption = row.get("caption") or ""
             yield Item(
                 id=qid, dataset="lbcoco", split="test",
-                question=_text(row, "question", where), image=data,
+                question=question_text(row, "question", where), question_origin=f"{where}: field 'question'",
+                image=data,
                 image_id=image_id, source_id=qid,
                 reference_answer=_text(row, "gpt_answer", where),
                 category=_text(row, "category", where),
@@ -155,7 +165,8 @@ class HubPOPE(DeclaredInfo):
             qid = str(row["question_id"])
             yield Item(
                 id=f"{split}_{qid}", dataset="pope", split=split,
-                question=_text(row, "question", where), image=data,
+                question=question_text(row, "question", where), question_origin=f"{where}: field 'question'",
+                image=data,
                 image_id=image_id, source_id=qid,
                 category=split, label=label,
             )

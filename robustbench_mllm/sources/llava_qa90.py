@@ -98,6 +98,7 @@ class LlavaQA90:
                 dataset="lbcoco",
                 split="test",
                 question=str(require_field(row, "text", where)),
+                question_origin=f"{where}: field 'text'",
                 image=resolve_image(index, self.images, name),
                 image_id=image_id,
                 source_id=qid,

@@ -62,6 +62,7 @@ class PopeFiles:
                     dataset="pope",
                     split=split,
                     question=str(require_field(row, "text", where)),
+                    question_origin=f"{where}: field 'text'",
                     image=resolve_image(index, self.images, name),
                     image_id=coco_image_id(name),
                     source_id=qid,

@@ -1,10 +1,9 @@
 """One writer per output folder: a second `generate` or `evaluate` on the same folder would
-interleave temp files or append the same predictions twice, so it is refused up front."""
+interleave temp files or append the same predictions twice, so it is refused up front. The lock
+is ``filelock``'s (flock on POSIX, msvcrt on Windows), so the package imports on every OS."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,14 +35,16 @@ def folder_lock(folder: Path, command: str, *, started_marker: str | None = None
 
 @contextmanager
 def _locked(folder: Path, command: str) -> Iterator[None]:
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(folder / LOCK_NAME)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise FolderBusyError(
-                f"{folder}: another `robust-mllm {command}` is writing here; wait for it or use another output folder"
-            ) from None
+        lock.acquire(timeout=0)  # refuse at once rather than wait for the other writer
+    except Timeout:
+        raise FolderBusyError(
+            f"{folder}: another `robust-mllm {command}` is writing here; wait for it or use another output folder"
+        ) from None
+    try:
         yield
     finally:
-        os.close(fd)
+        lock.release()

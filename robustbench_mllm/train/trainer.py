@@ -28,6 +28,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
 from robustbench_mllm.io_utils import atomic_write_json
+from robustbench_mllm.models.options import without_loading_bars
 from robustbench_mllm.models.preprocessing import save_image_preprocessing
 from robustbench_mllm.train.assemble import PROJECTOR_FILE, write_projector
 from robustbench_mllm.train.callbacks import AlphaScheduleCallback, StepLogCallback, keep_log_until
@@ -175,6 +176,11 @@ def _step_rule(options: TrainConfig, samples: int, processes: int) -> tuple[int 
 
 def run_training(options: TrainConfig) -> TrainResult:
     """Train, save the final checkpoint into ``options.out``; the summary is also written there."""
+    with without_loading_bars():  # transformers' own bars (weights, shards) would interleave with our progress
+        return _run_training(options)
+
+
+def _run_training(options: TrainConfig) -> TrainResult:
     from transformers import AutoConfig, AutoProcessor
     from transformers.trainer_utils import get_last_checkpoint
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from robustbench_mllm.errors import DataFormatError
+from robustbench_mllm.errors import DataFormatError, RemoteError
 from robustbench_mllm.llm.settings import ChatEndpoint
 from robustbench_mllm.perturbations.text import translation
 from robustbench_mllm.perturbations.text.translation import (
@@ -99,7 +99,7 @@ def test_faults_end_translated_and_a_rerun_sends_nothing(tmp_path: Path) -> None
 def test_failures_are_reported_after_bounded_retries_and_retried_next_run(tmp_path: Path) -> None:
     with FakeOpenAIServer(fake_translation, faults=FaultPlan(rate=1.0, kinds=("500",))) as server:
         configure_translation(_endpoint(server, max_retries=2), tmp_path / "c.sqlite", [])
-        with pytest.raises(TranslationUnavailableError, match="4 of 4 questions could not be"):
+        with pytest.raises(RemoteError, match="4 of 4 questions could not be"):  # a failure while working: exit 1
             _pert("greek").prepare(QUESTIONS[:4], 3)
         assert len(server.requests) == 4 * 3
         server.faults.rate = 0.0
@@ -111,7 +111,7 @@ def test_an_english_echo_is_rejected_and_asked_again_next_run(tmp_path: Path) ->
     replies = {"text": last_user_text}
     with FakeOpenAIServer(lambda body: replies["text"](body)) as server:
         configure_translation(_endpoint(server), tmp_path / "c.sqlite", [])
-        with pytest.raises(TranslationUnavailableError, match="failed validation"):
+        with pytest.raises(RemoteError, match="failed validation"):
             _pert("arabic").prepare(QUESTIONS[:1], 3)
         assert len(server.requests) == 3  # the first answer and two validation retries
         replies["text"] = fake_translation

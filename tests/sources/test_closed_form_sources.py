@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from robustbench_mllm.errors import DataFormatError
-from robustbench_mllm.registry import load_registry
 from robustbench_mllm.prompts import prompt_for
 from robustbench_mllm.protocols import CANONICAL
+from robustbench_mllm.registry import load_registry
 from robustbench_mllm.runners.evaluate.scoring import task_of
 from tests.fixtures.hub_copies import png, write_copy
 

@@ -35,3 +35,37 @@ def test_a_failed_run_in_an_existing_folder_keeps_the_folder(tmp_path):
     with pytest.raises(KeyError):
         run_generate(GenerateConfig(perturbations="forst"), tmp_path)
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_a_lock_held_by_another_process_is_refused_and_freed_when_it_dies(tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path;"
+         "from robustbench_mllm.store.locking import folder_lock\n"
+         "with folder_lock(Path(sys.argv[1]), 'generate'):\n print('held', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderBusyError, match="another `robust-mllm evaluate`"):
+            with folder_lock(tmp_path, "evaluate"):
+                pass
+    finally:
+        holder.kill()  # like kill -9: the OS drops the lock
+        holder.wait()
+    with folder_lock(tmp_path, "evaluate"):
+        pass
+
+
+def test_the_package_imports_without_posix_only_fcntl():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; sys.modules['fcntl'] = None\n"
+            "import robustbench_mllm.store.locking, robustbench_mllm.runners.generate.run, robustbench_mllm.cli.app")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    package = Path(__file__).resolve().parents[2] / "robustbench_mllm"
+    assert not [p for p in package.rglob("*.py") if "import fcntl" in p.read_text(encoding="utf-8")]

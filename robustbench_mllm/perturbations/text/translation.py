@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from robustbench_mllm.errors import ConfigError
+from robustbench_mllm.errors import ConfigError, RemoteError
 from robustbench_mllm.llm.settings import ChatEndpoint
 from robustbench_mllm.perturbations.base import Perturbation, check_severity, register_perturbation
 from robustbench_mllm.perturbations.text.protect import SPECIAL_TOKEN
@@ -135,11 +135,10 @@ class _Translations:
                 f"{len(sources)} translated; {usage.requests} requests, {usage.cache_hits} cached, "
                 f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens so far"
             )
-        if failures:
-            shown = "\n  ".join(failures[:5])
-            raise TranslationUnavailableError(
+        if failures:  # the server failed while working: exit 1, one line
+            raise RemoteError(
                 f"{len(failures)} of {len(sources)} questions could not be translated into {name} "
-                f"(the others are cached; rerun to retry these):\n  {shown}"
+                f"(first: {failures[0]}); the others are cached: check `translator_base_url` and rerun to retry these"
             )
 
     def lookup(self, source: str, language: str) -> str:

@@ -178,14 +178,29 @@ def _evaluate_locked(config: EvaluateConfig, adapter: ModelAdapter | None, show_
     return outcome
 
 
+def progress_columns() -> tuple[Any, ...]:
+    """Variant, bar, done/total, items per second and the time left (the ETA)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class ItemsPerSecond(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed  # a recent window; else the mean so far
+            if not speed and task.elapsed:
+                speed = task.completed / task.elapsed
+            return Text(f"{speed:.2f} items/s" if speed else "- items/s", style="progress.data.speed")
+
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), ItemsPerSecond(),
+            TextColumn("ETA"), TimeRemainingColumn())
+
+
 def _generate_all(
     config: EvaluateConfig, protocol: Protocol, adapter: ModelAdapter, work: list[VariantWork], total: int,
     show: bool, outcome: EvaluateOutcome,
 ) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show) as progress:
+    with Progress(*progress_columns(), disable=not show) as progress:
         bar = progress.add_task("evaluate", total=total)
         for unit in (w for w in work if w.todo):
             max_new = config.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[unit.task]

@@ -62,6 +62,23 @@ def _check_unique(items: Sequence[Item], dataset: str) -> None:
         seen.add(item.id)
 
 
+def _screen_questions(items: list[Item], on_error: str) -> tuple[list[Item], list[dict[str, Any]]]:
+    """Items with an empty or whitespace-only question are bad data: raise (fail) or drop them
+    from every variant and record them (skip)."""
+    empty = [item for item in items if not item.question.strip()]
+    if empty and on_error == "fail":
+        item = empty[0]
+        where = item.question_origin or f"{item.dataset}: item {item.id!r}: field 'question'"
+        raise DataFormatError(f"{where}: the question is empty; write it, or set `on_error` skip to record "
+                              "such items in failures.jsonl and go on")
+    failures = [
+        {"dataset": item.dataset, "item_id": item.id, "image_id": item.image_id,
+         "file": item.question_origin or item.dataset, "error": "empty question"}
+        for item in empty
+    ]
+    return [item for item in items if item.question.strip()], failures
+
+
 def _screen_images(
     items: list[Item], on_error: str, pool: Executor | None, out: Path, dataset: str
 ) -> tuple[list[Item], list[dict[str, Any]], dict[str, Path]]:
@@ -124,8 +141,9 @@ def _load_plans(
         info = source.info()
         items = limit_per_split(list(source.load()), params.limit)
         _check_unique(items, info.dataset)
+        items, empty = _screen_questions(items, params.on_error)
         items, bad, arrays = _screen_images(items, params.on_error, pool, out, info.dataset)
-        failures.extend(bad)
+        failures.extend(empty + bad)
         selection = params.perturbations or default_perturbations(params.suite)  # clean only: unperturbed suites
         specs = select_variants(selection, info.task, params.severities, params.seed)
         plans.append((info, items, specs, arrays))
