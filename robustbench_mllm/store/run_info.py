@@ -13,6 +13,8 @@ from robustbench_mllm.store.layout import RESULTS, RUN_INFO
 from robustbench_mllm.store.predictions import has_predictions
 
 DATA_KEY = "data"
+PROTOCOL_KEY = "protocol"  # in run.json's "params" (evaluate's identity)
+UNRECORDED_PROTOCOL = "canonical"  # runs made before protocols existed used v0.1's recipe
 
 
 def run_info_path(run_dir: Path) -> Path:
@@ -75,3 +77,14 @@ def is_run_folder(run_dir: Path) -> bool:
     """A folder ``evaluate`` (or ``merge``) wrote into: run.json, results.json or predictions/."""
     run_dir = Path(run_dir)
     return run_dir.is_dir() and (has_run_info(run_dir) or (run_dir / RESULTS).exists() or has_predictions(run_dir))
+
+
+def recorded_protocol(info: dict[str, Any]) -> str:
+    """The protocol name a run was evaluated under: run.json's ``params.protocol`` (or a top-level
+    ``protocol``); older runs without one count as ``canonical``."""
+    params = info.get("params")
+    for node in (params if isinstance(params, dict) else {}, info):
+        value = node.get(PROTOCOL_KEY)
+        if isinstance(value, str) and value:
+            return value
+    return UNRECORDED_PROTOCOL
