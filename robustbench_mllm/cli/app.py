@@ -25,6 +25,7 @@ from robustbench_mllm.cli import (
     train,
 )
 from robustbench_mllm.cli import list as list_command
+from robustbench_mllm.cli import run as run_command
 from robustbench_mllm.cli.common import reported
 
 app = typer.Typer(
@@ -60,6 +61,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "emid": emid.emid,
     "represent": represent.represent,
     "report": report.report,
+    "run": run_command.run,
     "publish": publish.publish,
     "export-lmms-eval": export_lmms_eval.export_lmms_eval,
     "train": train.train,

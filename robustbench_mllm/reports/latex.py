@@ -5,6 +5,7 @@ groups, which Styler cannot place, so they are written here."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -17,11 +18,27 @@ HEADER = ("% robust-mllm report tables. Needs, in the preamble: "
 LONG_ROWS = 30  # a table with more rows becomes a longtable
 
 _ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-            "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "–": "--"}
+            "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "–": "--",
+            "<": r"\textless{}", ">": r"\textgreater{}"}
+
+
+_WITH_CI = re.compile(r"^(.+) (\[[^\]]+\])$")
+_SIZE = r"\small\setlength{\tabcolsep}{4pt}"  # inside the float: local to the table
 
 
 def latex_escape(text: str) -> str:
     return "".join(_ESCAPES.get(ch, ch) for ch in text)
+
+
+def latex_cell(value: object) -> str:
+    """An escaped cell; "value [low, high]" stacks the interval under the value in a smaller
+    font (a nested tabular: no extra package), so tables with CIs fit the text width."""
+    text = str(value)
+    found = _WITH_CI.match(text)
+    if found is None:
+        return latex_escape(text)
+    value_part, interval = (latex_escape(part) for part in found.groups())
+    return rf"\begin{{tabular}}[t]{{@{{}}r@{{}}}}{value_part}\\{{\footnotesize {interval}}}\end{{tabular}}"
 
 
 def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
@@ -36,10 +53,10 @@ def _spec(columns: Sequence[str]) -> str:
 
 
 def _styled(table: pd.DataFrame, caption: str, label: str) -> str:
-    styler = (table.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1))
+    styler = table.style.hide(axis="index").format(latex_cell).format_index(escape="latex", axis=1)
     body = styler.to_latex(hrules=True, caption=latex_escape(caption), label=label, position="tbp",
                            position_float="centering", column_format=_spec([str(c) for c in table.columns]))
-    return body.replace("–", "--") + "\n"
+    return body.replace("\\centering\n", f"\\centering\n{_SIZE}\n", 1).replace("–", "--") + "\n"
 
 
 def _grouped(table: pd.DataFrame, caption: str, label: str) -> str:
@@ -47,12 +64,12 @@ def _grouped(table: pd.DataFrame, caption: str, label: str) -> str:
     head = " & ".join(latex_escape(c) for c in columns) + r" \\"
     long = len(table) > LONG_ROWS
     if long:
-        lines = [r"{\small", rf"\begin{{longtable}}{{{_spec(columns)}}}", rf"\caption{{{latex_escape(caption)}}}\label{{{label}}} \\",
+        lines = ["{" + _SIZE, rf"\begin{{longtable}}{{{_spec(columns)}}}", rf"\caption{{{latex_escape(caption)}}}\label{{{label}}} \\",
                   r"\toprule", head, r"\midrule", r"\endfirsthead",
                   rf"\multicolumn{{{len(columns)}}}{{l}}{{\emph{{(continued)}}}} \\", r"\toprule", head, r"\midrule",
                   r"\endhead", r"\bottomrule", r"\endlastfoot"]
     else:
-        lines = [r"\begin{table}[tbp]", r"\centering", r"\small", rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{label}}}",
+        lines = [r"\begin{table}[tbp]", r"\centering", _SIZE, rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{label}}}",
                   rf"\begin{{tabular}}{{{_spec(columns)}}}", r"\toprule", head, r"\midrule"]
     previous = None
     for row in table.itertuples(index=False):
@@ -64,6 +81,6 @@ def _grouped(table: pd.DataFrame, caption: str, label: str) -> str:
             shown = cells[at] != previous
             previous = cells[at]
             cells[at] = cells[at] if shown else ""
-        lines.append(" & ".join(latex_escape(c) for c in cells) + r" \\")
+        lines.append(" & ".join(latex_cell(c) for c in cells) + r" \\")
     lines += [r"\end{longtable}", "}"] if long else [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
