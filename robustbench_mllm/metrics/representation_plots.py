@@ -55,7 +55,7 @@ def cosine_histograms(distances: Mapping[str, np.ndarray], title: str, path: Pat
     named in the legend; every panel on the same bins."""
     fig, axes = _grid(len(distances))
     upper = max(float(d.max()) for d in distances.values()) if distances else 1.0
-    bins = np.linspace(0.0, max(upper, 1e-6), 21)
+    bins = list(np.linspace(0.0, max(upper, 1e-6), 21))
     for ax, (variant, values) in zip(axes, distances.items(), strict=False):
         ax.hist(values, bins=bins, color="tab:blue", alpha=0.8, label=f"{len(values)} items")
         ax.axvline(values.mean(), color="tab:red", linestyle="--", label=f"mean {values.mean():.3f}")

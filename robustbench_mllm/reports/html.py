@@ -22,11 +22,11 @@ def thumbnail(data: bytes, size: int = FIGURE_THUMBNAIL_PX) -> str:
     """``data`` (any image Pillow reads) as a base64 JPEG at most ``size`` px on its long side."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as image:
-        image = image.convert("RGB")
-        image.thumbnail((size, size), Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    with Image.open(io.BytesIO(data)) as opened:
+        image = opened.convert("RGB")
+    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

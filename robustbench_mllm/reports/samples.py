@@ -71,11 +71,11 @@ def _tile(cell: Cell, out: Path) -> Tile:
 
     name = f"gallery/{hashlib.sha256(cell.image).hexdigest()[:16]}.jpg"
     if not (out / name).is_file():
-        with Image.open(io.BytesIO(cell.image)) as image:
-            image = image.convert("RGB")
-            image.thumbnail((FULL_PX, FULL_PX))
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=90)
+        with Image.open(io.BytesIO(cell.image)) as opened:
+            image = opened.convert("RGB")
+        image.thumbnail((FULL_PX, FULL_PX))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=90)
         atomic_write_bytes(out / name, buffer.getvalue())
     return Tile(cell.variant, cell.question, thumbnail(cell.image, THUMBNAIL_PX), name)
 

@@ -23,7 +23,7 @@ from robustbench_mllm import __version__
 from robustbench_mllm.runners.evaluate.run import EvaluateConfig
 from robustbench_mllm.runners.generate.run import TextHook
 from robustbench_mllm.runners.pipeline_config import OWN_JUDGE_PROMPT, JudgeStage, ModelStages, PipelineConfig
-from robustbench_mllm.store.pipeline_state import fingerprint, read_state, record_state, tree_files
+from robustbench_mllm.store.pipeline_state import fingerprint, read_state, record_state, run_files
 
 Action = Literal["ran", "up to date", "not asked"]
 
@@ -109,13 +109,6 @@ def judge_pending(run_dir: Path, data: Path, stage: JudgeStage) -> bool:
     return any((t.variant, t.item.id, t.run) not in judged for t in tasks)
 
 
-def _run_files(run_dir: Path) -> list[Path]:
-    from robustbench_mllm.store.layout import JUDGMENTS_DIR, PREDICTIONS_DIR, RESULTS, RUN_INFO
-
-    return [run_dir / RUN_INFO, run_dir / RESULTS, *tree_files(run_dir / PREDICTIONS_DIR, pattern="*.jsonl"),
-            *tree_files(run_dir / JUDGMENTS_DIR, pattern="*.jsonl")]
-
-
 def run_pipeline(config: PipelineConfig, *, text_hook: TextHook | None = None,
                  announce: Callable[[str], None] = lambda _: None) -> list[StageOutcome]:
     """Run what is left of every stage; ``announce(stage)`` is called before a stage does work."""
@@ -167,11 +160,12 @@ def _model_stages(config: PipelineConfig, model: ModelStages, manifest: Path,
         done.append(StageOutcome("judge", model.name, "up to date"))
     state = read_state(config.output)
     stages: list[tuple[str, bool, dict[str, Any] | None, list[Path], Callable[[], object]]] = [
-        ("emid", model.emid, config.emid, [manifest, *tree_files(run_dir / "predictions", pattern="*.jsonl")],
+        ("emid", model.emid, config.emid, [manifest, *run_files(run_dir, judged=False)],
          lambda: run_emid(EmidConfig(run_dir=run_dir, data=config.data, **(config.emid or {})))),
         ("represent", model.represent, config.represent, [manifest],
          lambda: run_represent(RepresentConfig(model=model.evaluate.model, data=config.data, out=run_dir,
-                                               adapter=model.evaluate.adapter, **(config.represent or {})))),
+                                               adapter=model.evaluate.adapter,
+                                               **{"device": model.evaluate.options.device, **(config.represent or {})}))),
     ]
     for stage, asked, settings, inputs, work in stages:
         if not asked:
@@ -191,13 +185,14 @@ def _model_stages(config: PipelineConfig, model: ModelStages, manifest: Path,
 
 def _report(config: PipelineConfig, announce: Callable[[str], None]) -> StageOutcome:
     from robustbench_mllm.runners.report import ReportConfig, run_report
+    from robustbench_mllm.store.layout import MANIFEST
 
     runs = tuple(config.run_dir(m.name) for m in config.models)
     stage = config.report
     report = ReportConfig(runs=runs, out=stage.out, resamples=stage.resamples, seed=stage.seed, title=stage.title,
                           baseline=config.run_dir(stage.baseline) if stage.baseline else None,
                           allow_mixed_protocols=stage.allow_mixed_protocols)
-    files = [config.data / "manifest.json", *(f for run in runs for f in _run_files(run))]
+    files = [config.data / MANIFEST, *(f for run in runs for f in run_files(run))]
     stamp = fingerprint({"report": dataclasses.asdict(report), "version": __version__}, files)
     if read_state(config.output).get("report") == stamp and (stage.out / "report.html").is_file():
         return StageOutcome("report", str(stage.out), "up to date")

@@ -15,6 +15,7 @@ from typing import Any
 
 from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.io_utils import atomic_write_json, read_json
+from robustbench_mllm.store.layout import JUDGMENTS_DIR, PREDICTIONS_DIR, RESULTS, RUN_INFO
 
 PIPELINE_STATE = "pipeline.json"
 
@@ -29,9 +30,13 @@ def fingerprint(settings: dict[str, Any], files: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
-def tree_files(*roots: Path, pattern: str = "*") -> list[Path]:
-    """Every file under ``roots`` matching ``pattern`` (recursively)."""
-    return [p for root in roots if Path(root).is_dir() for p in Path(root).rglob(pattern) if p.is_file()]
+def run_files(run_dir: Path, *, judged: bool = True) -> list[Path]:
+    """A run folder's inputs to a later stage: run.json, results.json, every predictions file and
+    (``judged``) every judgments file; not the judge's response cache."""
+    run_dir = Path(run_dir)
+    folders = [run_dir / PREDICTIONS_DIR] + ([run_dir / JUDGMENTS_DIR] if judged else [])
+    jsonl = [p for folder in folders if folder.is_dir() for p in folder.rglob("*.jsonl") if p.is_file()]
+    return [run_dir / RUN_INFO, run_dir / RESULTS, *jsonl] if judged else jsonl
 
 
 def read_state(output: Path) -> dict[str, str]:
