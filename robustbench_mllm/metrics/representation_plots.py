@@ -67,14 +67,22 @@ def cosine_histograms(distances: Mapping[str, np.ndarray], title: str, path: Pat
     return _save(fig, path)
 
 
+def shared_projection(clean: np.ndarray, variants: Mapping[str, np.ndarray]
+                      ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Clean and every variant on the top-2 principal axes of all of them together (one basis),
+    and the explained-variance ratio of the two axes."""
+    names = list(variants)
+    projected, explained = pca_2d(clean, *(variants[name] for name in names))
+    return projected[0], dict(zip(names, projected[1:], strict=True)), explained
+
+
 def pca_scatters(clean: np.ndarray, variants: Mapping[str, np.ndarray], title: str, path: Path) -> Path:
     """One panel per variant: clean and perturbed states on the top-2 PCA axes of clean and all
     variants together (one basis, one scale for every panel)."""
-    names = list(variants)
-    projected, explained = pca_2d(clean, *(variants[name] for name in names))
-    p_clean, shifted = projected[0], projected[1:]
+    p_clean, shifted, explained = shared_projection(clean, variants)
+    names = list(shifted)
     fig, axes = _grid(len(names), share=True)
-    for ax, variant, p_shift in zip(axes, names, shifted, strict=False):
+    for ax, variant, p_shift in zip(axes, names, shifted.values(), strict=False):
         ax.scatter(p_clean[:, 0], p_clean[:, 1], s=10, label="clean", alpha=0.6, color="tab:grey")
         ax.scatter(p_shift[:, 0], p_shift[:, 1], s=10, label=variant, alpha=0.8, marker="x", color="tab:orange")
         ax.set_title(variant, fontsize=9)
