@@ -111,7 +111,7 @@ def _metric_section(writer: _Writer, report: ReportTables, dataset: str, metric:
                  f"{title}: mean over each modality's variants (severity 3 where swept; all = every perturbed "
                  f"variant; {ci}{note})", f"tab:{slug}_levels")
     writer.table(main, tables.ratio_table(report, dataset, metric),
-                 f"{title}: robustness ratio (modality / clean) and drop (clean - modality)", f"tab:{slug}_ratio")
+                 f"{title}: robustness ratio (modality / clean) and, in parentheses, drop (clean - modality)", f"tab:{slug}_ratio")
     if baseline is not None and "." not in metric:  # category breakdowns: in the CSV files only
         family = MULTIPLE_COMPARISONS.format(family="three modality tests (V, T, J)")
         writer.table(main, tables.level_test_table(report, dataset, metric),

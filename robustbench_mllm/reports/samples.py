@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from robustbench_mllm.reports.gallery import Cell
 
 THUMBNAIL_PX = 170  # the tile's display width
-FULL_PX = 1024  # the full-size copy a tile opens (JPEG; identical images are written once)
+FULL_PX = 768  # the full-size copy a tile opens (JPEG; identical images are written once)
 REFERENCE_CHARS = 240  # long reference answers are clipped in the answer tables
 
 
@@ -75,7 +75,7 @@ def _tile(cell: Cell, out: Path) -> Tile:
             image = opened.convert("RGB")
         image.thumbnail((FULL_PX, FULL_PX))
         buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=90)
+        image.save(buffer, format="JPEG", quality=85)
         atomic_write_bytes(out / name, buffer.getvalue())
     return Tile(cell.variant, cell.question, thumbnail(cell.image, THUMBNAIL_PX), name)
 

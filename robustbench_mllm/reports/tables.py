@@ -107,7 +107,7 @@ def level_table(tables: ReportTables, dataset: str, metric: str) -> pd.DataFrame
 
 
 def ratio_table(tables: ReportTables, dataset: str, metric: str) -> pd.DataFrame:
-    """Scores only: robustness ratio (modality / clean) and drop (clean - modality) per modality."""
+    """Scores only: robustness ratio (modality / clean) with the drop (clean - modality) beside it."""
     part = _part(tables.modality, dataset, metric)
     if not is_ratio_metric(metric) or part.empty or part["clean"].isna().all():
         return pd.DataFrame()
@@ -115,9 +115,9 @@ def ratio_table(tables: ReportTables, dataset: str, metric: str) -> pd.DataFrame
     rows = []
     for model, group in part.groupby("model", sort=False):
         row: dict[str, str] = {"model": model}
-        shifted = [r for r in group.itertuples() if r.modality != "clean"]
-        row.update({f"{MODALITY_LETTER[r.modality]}/clean": fmt(r.ratio, 3) for r in shifted})
-        row.update({f"{MODALITY_LETTER[r.modality]} drop": fmt(r.drop, digits) for r in shifted})
+        for r in group.itertuples():
+            if r.modality != "clean":  # one column per modality keeps the table narrow
+                row[f"{MODALITY_LETTER[r.modality]}/clean (drop)"] = f"{fmt(r.ratio, 3)} ({fmt(r.drop, digits)})"
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -104,7 +104,7 @@ def test_every_format_shows_ratio_and_drop_for_scores_only(report_dir: Path) -> 
                         (tex, r"\caption{tiny\_lbcoco: EMID: mean over")):
         after = text[text.index(start):]  # scores come first: EMID, EMI, bound and distances follow
         assert "drop" not in after and "/clean" not in after and "%)" not in after  # no ratio, no % change
-        assert "V drop" in text  # the scores keep theirs
+        assert "V/clean (drop)" in text  # the scores keep theirs
     assert "EMID upper bound: mean over" in markdown and "same-distribution baseline in parentheses" in markdown
     assert "0.200 (0.125)" in markdown and "0.200 (0.125)" in html and "0.200 (0.125)" in tex
     assert tex.startswith("% robust-mllm report tables. Needs, in the preamble: \\usepackage{booktabs}")
