@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from robustbench_mllm.reports import aggregate
-from robustbench_mllm.reports.aggregate import MODALITY_ORDER
+from robustbench_mllm.reports.aggregate import MODALITY_ORDER, RATIO_METRICS
 from robustbench_mllm.reports.bootstrap import DEFAULT_RESAMPLES, bootstrap_ratio
 from robustbench_mllm.reports.item_scores import ITEM_METRICS, item_scores, pope_by_split
 from robustbench_mllm.reports.run_data import Run, variant_info
@@ -56,7 +56,7 @@ SECTION_METRICS = (
     SectionMetric("represent", ("jsd", "linear", "baseline"), "repr_jsd_baseline", "", baseline_of="repr_jsd"),
     SectionMetric("represent", ("cosine_distance", "mean"), "repr_cosine", "Cosine distance to clean (mean)"),
 )
-PERCENT_METRICS = frozenset(m.key for m in ITEM_METRICS)
+PERCENT_METRICS = RATIO_METRICS  # the per-item scores: percentages, with a robustness ratio
 # metric -> its baseline metric: tables print "value (baseline)", never the baseline on its own
 BASELINES = {m.baseline_of: m.metric for m in SECTION_METRICS if m.baseline_of}
 # Distances from clean and the EMID gap: a robust model keeps these small.

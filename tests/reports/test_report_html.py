@@ -42,8 +42,11 @@ def test_report_writes_tables_plots_and_html(report_dir: Path) -> None:
         assert f'<a href="plots/{name}"><img class="plot"' in html, name
     tiles = html.count('<a href="gallery/')
     assert tiles >= 5 and html.count("data:image/jpeg;base64,") == len(plots) + tiles
+    from PIL import Image
+
     for href in {line.split('"')[1] for line in html.split("<a href=")[1:] if line.startswith('"gallery/')}:
-        assert (report_dir / href).is_file()
+        with Image.open(report_dir / href) as full:  # the full-size copy a tile opens decodes
+            full.verify()
     # table of contents and foldable sections
     assert '<nav class="toc">' in html and '<details class="section" id="tiny_pope_pope_accuracy" open>' in html
     assert '<a href="#tiny_pope_pope_accuracy">' in html and '<tr class="group"><th colspan=' in html

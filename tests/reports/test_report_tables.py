@@ -254,3 +254,39 @@ def test_a_long_table_becomes_a_longtable_with_a_repeated_header() -> None:
     assert tex.count(r"\begin{longtable}") == 1 and r"\endhead" in tex and r"\begin{table}" not in tex
     assert tex.count(r"\midrule") == 2 + 1  # under each header copy, and between V and T
     assert tex.count("\nV &") == 1  # the group name once, at its first row
+
+
+def test_pope_is_pooled_under_vittle_and_averaged_over_splits_under_canonical(report_suite: dict[str, Path],
+                                                                            tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from robustbench_mllm.reports.item_scores import pope_answer
+
+    run = tmp_path / "pooled"
+    shutil.copytree(report_suite["plain"], run)
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "params": {"protocol": "vittle"}}))
+    rows = read_item_table(report_suite["generated"], "tiny_pope", "frost_s3")
+    answers = load_run(run).answers("tiny_pope", "frost_s3")
+
+    def f1(chosen: list[dict[str, object]]) -> float:  # F1 of "yes" = 2TP / (2TP + FP + FN)
+        said = [(pope_answer(answers[str(r["id"])]), r["label"]) for r in chosen]
+        tp = sum(a == t == "yes" for a, t in said)
+        wrong = sum(a is not None and a != t for a, t in said)
+        return 100 * 2 * tp / (2 * tp + wrong)
+
+    pooled = f1(list(rows))
+    per_split = np.mean([f1([r for r in rows if r["split"] == s]) for s in ("random", "popular", "adversarial")])
+    assert not np.isclose(pooled, per_split)  # the two averages differ on these answers
+    vittle = build_tables([load_run(run)], resamples=100)
+    canonical = build_tables([load_run(report_suite["plain"])], resamples=100)
+    assert np.isclose(_value(vittle, "plain", "tiny_pope", "frost_s3", "pope_f1"), pooled)
+    assert np.isclose(_value(canonical, "plain", "tiny_pope", "frost_s3", "pope_f1"), per_split)
+    # without items, results.json's "pooled" number is read under vittle, "mean" (per split) otherwise
+    from robustbench_mllm.reports.summary import section_values
+
+    results = {"evaluate": {"datasets": {"d": {"v": {"metrics": {"llava": {
+        "pooled": {"accuracy": 0.8}, "mean": {"accuracy": 0.7}}}}}}}}
+    assert dict(section_values(results, "d", "v", with_fallback=True, pooled=True))["pope_accuracy"] == 80.0
+    assert dict(section_values(results, "d", "v", with_fallback=True, pooled=False))["pope_accuracy"] == 70.0
