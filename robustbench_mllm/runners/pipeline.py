@@ -191,7 +191,8 @@ def _report(config: PipelineConfig, announce: Callable[[str], None]) -> StageOut
     stage = config.report
     report = ReportConfig(runs=runs, out=stage.out, resamples=stage.resamples, seed=stage.seed, title=stage.title,
                           baseline=config.run_dir(stage.baseline) if stage.baseline else None,
-                          allow_mixed_protocols=stage.allow_mixed_protocols)
+                          allow_mixed_protocols=stage.allow_mixed_protocols,
+                          labels=tuple(m.name for m in config.models))  # the config's names label the tables
     files = [config.data / MANIFEST, *(f for run in runs for f in run_files(run))]
     stamp = fingerprint({"report": dataclasses.asdict(report), "version": __version__}, files)
     if read_state(config.output).get("report") == stamp and (stage.out / "report.html").is_file():

@@ -3,6 +3,7 @@ different protocols in one table unless asked, bootstrap every number, write the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class ReportConfig:
     seed: int = 0
     title: str = "robust-mllm report"
     allow_mixed_protocols: bool = False
+    labels: tuple[str, ...] = ()  # one per run (and the baseline last, when it is not a run); default: model names
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,10 @@ def run_report(config: ReportConfig,
     paths = list(dict.fromkeys(Path(p).resolve() for p in config.runs))
     base_path = Path(config.baseline).resolve() if config.baseline is not None else None
     extra = [base_path] if base_path is not None and base_path not in paths else []
-    everyone = with_unique_labels([load_run(p) for p in paths + extra])
+    loaded_runs = [load_run(p) for p in paths + extra]
+    if config.labels:
+        loaded_runs = [dataclasses.replace(run, label=label) for run, label in zip(loaded_runs, config.labels, strict=True)]
+    everyone = with_unique_labels(loaded_runs)
     check_protocols(everyone, config.allow_mixed_protocols)
     base = next((r for r in everyone if r.path == base_path), None)
     loaded = everyone[: len(paths)]

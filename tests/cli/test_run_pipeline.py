@@ -28,7 +28,8 @@ def _config(tmp_path: Path, plain: Path, vittle: Path, base_url: str) -> Path:
         "suite": "sample", "protocol": "vittle", "severities": [1, 3, 5], "limit": 6,
         "perturbations": "frost,char_typo,frost+translate_greek", "output": "out",
         "models": [{"name": "plain", "path": str(plain), "options": options},
-                   {"name": "vittle", "path": str(vittle), "options": options}],
+                   {"name": "vittle", "path": str(vittle), "options": options, "represent": True}],
+        "represent": {"layer": 1, "permutations": 2, "jsd_kinds": ["linear"]},
         "judge": {"base_url": base_url, "prompt": "robust-mllm", "runs": 1, "timeout_s": 5},
         "report": {"baseline": "plain", "resamples": 100},
     }
@@ -57,6 +58,11 @@ def test_run_makes_everything_once_and_a_rerun_does_nothing(tiny_llava_dir: Path
         for name in ("report.html", "tables.tex", "metrics.csv", "modality.csv"):
             assert (out / "report" / name).is_file(), name
         assert {p.name for p in (out / "runs").iterdir()} == {"plain", "vittle"}
+        assert (out / "report" / "plots" / "vittle_sample_lbcoco_hidden_states_pca.png").is_file()  # represent ran
+        assert not (out / "runs" / "plain" / "represent.json").exists()  # ... only where asked
+        import pandas as pd
+
+        assert set(pd.read_csv(out / "report" / "metrics.csv")["model"]) == {"plain", "vittle"}  # the config's names
 
         before = _snapshot(out)
         again = CliRunner().invoke(app, ["run", str(config)])
