@@ -49,7 +49,9 @@ def generate_pending(config: PipelineConfig) -> bool:
         return True
     manifest = read_manifest(config.data)
     params = config.generate
-    if not manifest.get("complete") or manifest.get("parameters") != json.loads(json.dumps(params.identity())):
+    recorded = manifest.get("parameters") or {}
+    wanted = json.loads(json.dumps(params.identity()))
+    if not manifest.get("complete") or any(recorded.get(key) != value for key, value in wanted.items()):
         return True  # generate itself refuses a folder made with other settings, with the reason
     present = list_variants(config.data)
     selection = params.perturbations or default_perturbations(params.suite)
@@ -120,7 +122,8 @@ def run_pipeline(config: PipelineConfig, *, text_hook: TextHook | None = None,
 
         announce(f"generate {config.data}")
         summary = run_generate(config.generate, config.data, text_hook=text_hook)
-        done.append(StageOutcome("generate", str(config.data), "ran", f"{len(summary.written)} variants written"))
+        written = len(summary.written)
+        done.append(StageOutcome("generate", str(config.data), "ran", f"{written} variant{'s' * (written != 1)} written"))
     else:
         done.append(StageOutcome("generate", str(config.data), "up to date"))
     manifest = config.data / MANIFEST

@@ -80,6 +80,14 @@ def test_run_makes_everything_once_and_a_rerun_does_nothing(tiny_llava_dir: Path
         assert len(server.requests) == sent  # POPE is not judged: still no request
         assert "report/report.html" in changed
 
+        import shutil
+
+        shutil.rmtree(out / "generated" / "sample_lbcoco" / "frost_s5")  # an incomplete suite folder
+        regenerated = CliRunner().invoke(app, ["run", str(config)])
+        assert regenerated.exit_code == 0, regenerated.output
+        assert "1 variant written" in regenerated.output  # only the missing one, with the same bytes
+        assert (out / "generated" / "sample_lbcoco" / "frost_s5").is_dir() and len(server.requests) == sent
+
 
 def test_config_mistakes_are_one_line_each(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
