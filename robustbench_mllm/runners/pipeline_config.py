@@ -9,17 +9,15 @@ reported on its own line: the file, the key, and what to do.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.llm.settings import ChatEndpoint
 from robustbench_mllm.models.options import LoadOptions
+from robustbench_mllm.runners.config_fields import Mistakes, plain, record_fields
 from robustbench_mllm.runners.emid import EmidConfig
 from robustbench_mllm.runners.evaluate.run import EvaluateConfig
 from robustbench_mllm.runners.generate.plan import GenerateConfig, parse_severities
@@ -85,7 +83,7 @@ class PipelineConfig:
 
     def describe(self) -> dict[str, Any]:
         """The resolved config, defaults filled in, as plain YAML-able values."""
-        return _plain({
+        return plain({
             "config": self.source_file, "output": self.output, "data": self.data,
             "generate": dataclasses.asdict(self.generate),
             "models": [{"name": m.name, "path": m.evaluate.model, "adapter": m.evaluate.adapter,
@@ -97,94 +95,7 @@ class PipelineConfig:
         })
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return str(value) if isinstance(value, Path) else value
-
-
-class _Mistakes:
-    """Every mistake in the file, one line each."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.lines = path, []  # type: ignore[var-annotated]
-
-    def add(self, where: str, what: str) -> None:
-        self.lines.append(f"{self.path}: `{where}`: {what}")
-
-    def unknown(self, section: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
-        for key in section:
-            if str(key) not in allowed:
-                close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(sorted(allowed))}"
-                self.add(f"{prefix}{key}", f"unknown key; {hint}")
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    """``value`` as the record field type ``hint``; TypeError with what was expected."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in (o for o in options if o is not type(None)):
-            try:
-                return _coerce(value, option)
-            except TypeError as exc:
-                errors.append(str(exc))
-        raise TypeError(" or ".join(errors))
-    if origin is Literal:
-        if value not in typing.get_args(hint):
-            raise TypeError(f"one of {', '.join(map(str, typing.get_args(hint)))}")
-        return value
-    if origin is tuple:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list):
-            raise TypeError("a list")
-        return tuple(_coerce(v.strip() if isinstance(v, str) else v, typing.get_args(hint)[0]) for v in items)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise TypeError("true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError("an integer")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError("a number")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise TypeError("a string")
-        return str(value)
-    if hint is Path:
-        if not isinstance(value, str):
-            raise TypeError("a path")
-        return Path(value)
-    return value  # nested records (ClubTraining) are not settable from the file
-
-
-def _fields(record: type, section: Mapping[str, Any], keys: set[str], prefix: str, mistakes: _Mistakes,
-            base: Path) -> dict[str, Any]:
-    """The entries of ``section`` that are fields of ``record``, coerced to the field types;
-    relative paths are relative to the config file's folder."""
-    hints = typing.get_type_hints(record)
-    out: dict[str, Any] = {}
-    for key in sorted(keys & {str(k) for k in section}):
-        try:
-            value = _coerce(section[key], hints[key])
-        except TypeError as exc:
-            mistakes.add(f"{prefix}{key}", f"expected {exc}, got {section[key]!r}")
-            continue
-        out[key] = base / value if isinstance(value, Path) and not value.is_absolute() else value
-    return out
-
-
-def _section(raw: Mapping[str, Any], key: str, mistakes: _Mistakes) -> dict[str, Any] | None:
+def _section(raw: Mapping[str, Any], key: str, mistakes: Mistakes) -> dict[str, Any] | None:
     value = raw.get(key)
     if value is None:
         return None
@@ -194,7 +105,7 @@ def _section(raw: Mapping[str, Any], key: str, mistakes: _Mistakes) -> dict[str,
     return value
 
 
-def _model(raw: Any, index: int, mistakes: _Mistakes, base: Path, data: Path, output: Path) -> ModelStages | None:
+def _model(raw: Any, index: int, mistakes: Mistakes, base: Path, data: Path, output: Path) -> ModelStages | None:
     where = f"models[{index}]"
     if not isinstance(raw, dict):
         mistakes.add(where, "expected a mapping with at least `path` (a model folder or served name)")
@@ -213,8 +124,8 @@ def _model(raw: Any, index: int, mistakes: _Mistakes, base: Path, data: Path, ou
         options = {}
     mistakes.unknown(options, OPTION_KEYS | EVALUATE_KEYS, f"{where}.options.")
     settings = dict(options)
-    load = _fields(LoadOptions, settings, OPTION_KEYS, f"{where}.options.", mistakes, base)
-    evaluate = _fields(EvaluateConfig, settings, EVALUATE_KEYS, f"{where}.options.", mistakes, base)
+    load = record_fields(LoadOptions, settings, OPTION_KEYS, f"{where}.options.", mistakes, base)
+    evaluate = record_fields(EvaluateConfig, settings, EVALUATE_KEYS, f"{where}.options.", mistakes, base)
     adapter = raw.get("adapter")
     try:
         config = EvaluateConfig(model=model, data=data, out=output / "runs" / name,
@@ -247,7 +158,7 @@ def load_pipeline_config(path: Path) -> PipelineConfig:
 
 
 def resolve(raw: dict[str, Any], path: Path) -> PipelineConfig:
-    mistakes = _Mistakes(path)
+    mistakes = Mistakes(path)
     base = path.parent.resolve()
     mistakes.unknown(raw, TOP_KEYS, "")
     output = raw.get("output")
@@ -256,7 +167,7 @@ def resolve(raw: dict[str, Any], path: Path) -> PipelineConfig:
         output = "."
     out = (base / output).resolve()
     data = (base / str(raw["data"])).resolve() if raw.get("data") else out / "generated"
-    generate = _fields(GenerateConfig, raw, GENERATE_KEYS, "", mistakes, base)
+    generate = record_fields(GenerateConfig, raw, GENERATE_KEYS, "", mistakes, base)
     severities = raw.get("severities", 3)
     try:
         generate["severities"] = parse_severities(",".join(map(str, severities)) if isinstance(severities, list)
@@ -283,10 +194,10 @@ def resolve(raw: dict[str, Any], path: Path) -> PipelineConfig:
         section = _section(raw, key, mistakes)
         if section is not None:
             mistakes.unknown(section, keys, f"{key}.")
-        stages[key] = _fields(record, section, keys, f"{key}.", mistakes, base) if section is not None else None
+        stages[key] = record_fields(record, section, keys, f"{key}.", mistakes, base) if section is not None else None
     report_raw = _section(raw, "report", mistakes) or {}
     mistakes.unknown(report_raw, REPORT_KEYS, "report.")
-    report = _fields(ReportStage, report_raw, REPORT_KEYS, "report.", mistakes, base)
+    report = record_fields(ReportStage, report_raw, REPORT_KEYS, "report.", mistakes, base)
     if report.get("baseline") is not None and report["baseline"] not in names:
         mistakes.add("report.baseline", f"{report['baseline']!r} is not a model name; one of {', '.join(names)}")
     if mistakes.lines:
@@ -299,12 +210,12 @@ def resolve(raw: dict[str, Any], path: Path) -> PipelineConfig:
                           stages["represent"], ReportStage(out=out / "report", **report))
 
 
-def _judge(section: dict[str, Any] | None, mistakes: _Mistakes, base: Path) -> JudgeStage | None:
+def _judge(section: dict[str, Any] | None, mistakes: Mistakes, base: Path) -> JudgeStage | None:
     if section is None:
         return None
     mistakes.unknown(section, ENDPOINT_KEYS | JUDGE_KEYS, "judge.")
-    endpoint = _fields(ChatEndpoint, section, ENDPOINT_KEYS, "judge.", mistakes, base)
-    settings = _fields(JudgeStage, section, JUDGE_KEYS, "judge.", mistakes, base)
+    endpoint = record_fields(ChatEndpoint, section, ENDPOINT_KEYS, "judge.", mistakes, base)
+    settings = record_fields(JudgeStage, section, JUDGE_KEYS, "judge.", mistakes, base)
     prompt = settings.get("prompt", OWN_JUDGE_PROMPT)
     if prompt != OWN_JUDGE_PROMPT:
         rules = Path(prompt) if Path(prompt).is_absolute() else base / prompt
