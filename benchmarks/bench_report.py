@@ -2,12 +2,23 @@
 time of the image-clustered bootstrap and paired test, and how much wider the clustered CI is than
 an item-level one when answers about one image are correlated (as they are under corruption).
 
-Run: python benchmarks/bench_report.py
+With ``--html DIR``: the report page's size budget. ``robust-mllm run`` on the whole sample suite
+at severities 1,3,5 (110 variants) with two tiny models (their answers limited to
+``--items`` per variant: the page's size comes from the variants, not the items) and the local
+fake judge; prints the size of report.html and of the report folder, checks the page in headless
+Chromium (console, every image decoded) and takes a screenshot, and compiles tables.tex with
+pdflatex (page 1 rendered to PNG) when those tools are installed.
+
+Run: python benchmarks/bench_report.py [--html DIR [--items N]]
 """
 
 from __future__ import annotations
 
+import argparse
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -55,5 +66,70 @@ def main() -> None:
           f"(diff {test.diff:.2f} [{test.low:.2f}, {test.high:.2f}], p={test.p_value:.3f})")
 
 
+BUDGET_BYTES = 5 * 1024 * 1024
+
+
+def html_budget(root: Path, items: int) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from robustbench_mllm.cli.app import app
+    from tests.fixtures.chromium import CHROMIUM, check_page, run_chromium
+    from tests.fixtures.fake_openai import FakeOpenAIServer
+    from tests.fixtures.tiny_llava import build_tiny_llava, build_tiny_vittle
+
+    root.mkdir(parents=True, exist_ok=True)
+    plain = root / "plain_model" if (root / "plain_model").is_dir() else build_tiny_llava(root / "plain_model")
+    vittle = root / "vittle_model" if (root / "vittle_model").is_dir() else build_tiny_vittle(plain, root / "vittle_model")
+    options = {"device": "cpu", "max_new_tokens": 3, "limit": items, "batch_size": 8}
+    with FakeOpenAIServer(lambda body: "8 6") as server:
+        config = root / "benchmark.yaml"
+        config.write_text(yaml.safe_dump({
+            "suite": "sample", "severities": [1, 3, 5], "output": "out",
+            "models": [{"name": "plain", "path": str(plain), "options": options},
+                       {"name": "vittle", "path": str(vittle), "options": options}],
+            "judge": {"base_url": server.base_url, "prompt": "robust-mllm", "runs": 1},
+            "report": {"baseline": "plain", "resamples": 500}}))
+        start = time.perf_counter()
+        result = CliRunner().invoke(app, ["run", str(config)])
+        print(f"run: exit {result.exit_code}, {time.perf_counter() - start:.0f} s, {len(server.requests)} judge requests")
+        if result.exit_code:
+            print(result.output)
+            return
+    report = root / "out" / "report"
+    html = (report / "report.html").stat().st_size
+    folder = sum(p.stat().st_size for p in report.rglob("*") if p.is_file())
+    print(f"report.html: {html / 1e6:.2f} MB ({'within' if html < BUDGET_BYTES else 'OVER'} the 5 MB budget); "
+          f"report folder with full-size figures and gallery images: {folder / 1e6:.2f} MB")
+    if CHROMIUM.exists():
+        check = check_page(report / "report.html", root / "profile")
+        print(f"chromium: images decoded {check.images_loaded}, console messages {len(check.console)}")
+        run_chromium(report / "report.html", root / "profile2", "--window-size=1280,2400",
+                     f"--screenshot={root / 'report.png'}")
+        print(f"screenshot: {root / 'report.png'}")
+    if shutil.which("pdflatex"):
+        tex = root / "tex"
+        tex.mkdir(exist_ok=True)
+        shutil.copy(report / "tables.tex", tex / "tables.tex")
+        (tex / "paper.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{longtable}\n"
+                                       "\\begin{document}\n\\input{tables}\n\\end{document}\n")
+        for _ in range(2):
+            done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"], cwd=tex,
+                                  capture_output=True, text=True, check=False)
+        pages = done.stdout.count("[")  # one [n] per shipped page
+        print(f"pdflatex: exit {done.returncode}, overfull boxes {done.stdout.count('Overfull')}, ~{pages} pages")
+        if shutil.which("pdftoppm"):
+            subprocess.run(["pdftoppm", "-r", "70", "-png", "-f", "1", "-l", "3", "paper.pdf", "page"], cwd=tex,
+                           check=False)
+            print(f"pages rendered: {sorted(str(p) for p in tex.glob('page-*.png'))}")
+
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--html", type=Path, help="Folder for the HTML budget run (skips the statistics part).")
+    parser.add_argument("--items", type=int, default=6, help="Answers per variant in the HTML budget run.")
+    args = parser.parse_args()
+    if args.html:
+        html_budget(args.html, args.items)
+    else:
+        main()

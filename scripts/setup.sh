@@ -26,4 +26,15 @@ if [ ! -e /usr/share/wordnet/index.noun ] && [ -z "${ROBUST_MLLM_WORDNET_DIR:-}"
          "or set ROBUST_MLLM_WORDNET_DIR to a WordNet 3.0 dict folder" >&2
   fi
 fi
+# The gallery draws Hindi, Arabic and Greek questions with real shaping: Pillow's libraqm layout
+# (Debian's libraqm0 brings HarfBuzz and FriBiDi) and fonts covering Devanagari (Lohit) besides
+# DejaVu (Latin, Greek, Arabic). Without them the renderer warns about every missing glyph.
+if ! fc-list 2>/dev/null | grep -q "Lohit Devanagari" || ! ldconfig -p 2>/dev/null | grep -q libfribidi; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      libraqm0 fonts-dejavu-core fonts-lohit-deva >/dev/null
+  else
+    echo "note: the gallery needs 'sudo apt-get install libraqm0 fonts-dejavu-core fonts-lohit-deva'" >&2
+  fi
+fi
 echo "robust-mllm installed in $venv"

@@ -40,11 +40,11 @@ class ScriptedJudge:
         return f"8 {3 if GREEK.search(prompt) else 6}\nAssistant 2 is less detailed."
 
 
-def _section(text: str, title: str) -> str:
-    """From the first ``title`` (a "<dataset>: <metric>" heading) up to the next such heading."""
-    start = text.index(title) + len(title)
-    ends = [i for i in (text.find("sample_lbcoco:", start), text.find("sample_pope:", start)) if i >= 0]
-    return text[start:min(ends, default=len(text))]
+def _section(text: str, start: str, end: str) -> str:
+    """From the heading ``start`` up to the next section heading ``end``."""
+    begin = text.index(start) + len(start)
+    stop = text.find(end, begin)
+    return text[begin:stop if stop >= 0 else len(text)]
 
 
 def _ok(args: list[str]) -> str:
@@ -124,17 +124,18 @@ def test_generate_evaluate_judge_emid_represent_report(
         rows = {(r["dataset"], r["variant"], r["metric"]): r for r in csv.DictReader(handle)}
     for variant, score in scores.items():
         row = rows[("sample_lbcoco", variant, "relative_preference")]
-        assert (float(row["value"]), row["source"]) == (pytest.approx(score), "items")
-        assert float(row["n_items"]) == 2 * (n_open - 1)  # 2 runs x the items whose judgment parsed
+        assert float(row["value"]) == pytest.approx(score)
+        assert float(row["n"]) == 2 * (n_open - 1)  # recomputed from the items: 2 runs x those whose judgment parsed
     markdown, html = (out / "report.md").read_text(), (out / "report.html").read_text()
     for variant in VARIANTS:
         for metric, key in (("emid", "emid"), ("emi", "emi")):
             value = float(rows[("sample_lbcoco", variant, metric)]["value"])
             assert value == pytest.approx(emid["sample_lbcoco"][variant][key])
-    for text in (markdown, html):
-        judged_section = _section(text, "sample_lbcoco: Relative preference")
+    for text, start, end in ((markdown, "## sample_lbcoco: Relative preference\n", "\n## "),
+                             (html, 'id="sample_lbcoco_relative_preference"', '<details class="section"')):
+        judged_section = _section(text, start, end)
         assert "75.0" in judged_section and "37.5" in judged_section
-        assert "EMID upper bound (same-distribution baseline in parentheses)" in text
+        assert "EMID upper bound: mean over" in text and "same-distribution baseline in parentheses" in text
         jsd = represented["frost_s3"]["jsd"]["linear"]
         assert f"{jsd['value']:.3f} ({jsd['baseline']:.3f})" in text
         for variant in VARIANTS[1:]:  # the bounds are distinctive numbers; EMIDs of random models ~0

@@ -29,6 +29,7 @@ from robustbench_mllm.cli import (
     train,
 )
 from robustbench_mllm.cli import list as list_command
+from robustbench_mllm.cli import run as run_command
 from robustbench_mllm.cli.common import reported, usage_errors_as_lines
 
 
@@ -80,6 +81,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "emid": emid.emid,
     "represent": represent.represent,
     "report": report.report,
+    "run": run_command.run,
     "publish": publish.publish,
     "export-lmms-eval": export_lmms_eval.export_lmms_eval,
     "import-lmms-eval": import_lmms_eval.import_lmms_eval,

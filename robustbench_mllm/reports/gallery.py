@@ -1,13 +1,13 @@
 """One item across every generated variant as a grid, for eyeballing (``robust-mllm gallery``).
 
 Rows are perturbations (``clean`` first), columns the severities present; each cell shows the
-variant's image with its question underneath (so textual variants show what changed).
+variant's image with its question underneath (so textual variants show what changed), drawn
+with real text shaping (``text_render``): Hindi joins into its conjuncts, Arabic reads right to
+left.
 """
 
 from __future__ import annotations
 
-import textwrap
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -16,8 +16,10 @@ from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.store.layout import variant_file
 from robustbench_mllm.store.variants import list_variants, read_columns
 
-CELL_INCHES = (2.6, 3.0)  # width, height: the image plus three lines of question
-DPI = 100
+CELL_PX = (260, 300)  # width, height: the image plus three lines of question
+LABEL_PX = 150  # the perturbation names on the left
+HEADER_PX = 56  # the title and the severity headers on top
+TEXT_PX = 13
 
 
 @dataclass(frozen=True)
@@ -62,35 +64,36 @@ def collect_grid(data: Path, item_id: str, dataset: Optional[str] = None) -> Gri
 
 
 def render_grid(grid: Grid, path: Path, title: str) -> Path:
-    import matplotlib
+    import io
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from PIL import Image, ImageDraw
 
     from robustbench_mllm.imaging import load_rgb
+    from robustbench_mllm.io_utils import atomic_write_bytes
+    from robustbench_mllm.reports.text_render import draw_text
 
-    width, height = CELL_INCHES[0] * len(grid.columns), CELL_INCHES[1] * len(grid.rows)
-    fig, axes = plt.subplots(len(grid.rows), len(grid.columns), figsize=(width, height), dpi=DPI, squeeze=False)
+    width, height = CELL_PX
+    canvas = Image.new("RGB", (LABEL_PX + width * len(grid.columns), HEADER_PX + height * len(grid.rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw_text(draw, (8, 6, canvas.width - 8, 30), title, TEXT_PX + 2, max_lines=1)
+    for c, severity in enumerate(grid.columns):
+        draw_text(draw, (LABEL_PX + c * width + 6, 32, LABEL_PX + (c + 1) * width, HEADER_PX), f"severity {severity}",
+                  TEXT_PX, max_lines=1)
+    picture = height - round(TEXT_PX * 1.35 * 3) - 16
     for r, perturbation in enumerate(grid.rows):
+        top = HEADER_PX + r * height
+        draw_text(draw, (6, top + picture // 2 - 20, LABEL_PX - 6, top + picture), perturbation.replace("+", " + "),
+                  TEXT_PX, max_lines=3)
         for c, severity in enumerate(grid.columns):
-            ax = axes[r][c]
-            ax.set_xticks([])
-            ax.set_yticks([])
             cell = grid.cells.get((perturbation, severity))
             if cell is None:
-                ax.axis("off")
                 continue
-            ax.imshow(load_rgb(cell.image))
-            ax.set_xlabel("\n".join(textwrap.wrap(cell.question, 34)[:3]), fontsize=6)
-            ax.set_title("clean" if perturbation == "clean" else f"severity {severity}", fontsize=8)
-            if c == 0:
-                ax.set_ylabel(perturbation, fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # DejaVu Sans lacks Devanagari: Hindi questions render as boxes, which is fine for eyeballing
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - 0.4 / height))
-        fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+            left = LABEL_PX + c * width
+            image = Image.fromarray(load_rgb(cell.image))
+            image.thumbnail((width - 12, picture - 6))
+            canvas.paste(image, (left + (width - image.width) // 2, top + 4))
+            draw_text(draw, (left + 6, top + picture + 4, left + width - 6, top + height), cell.question, TEXT_PX)
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG", optimize=True)
+    atomic_write_bytes(path, buffer.getvalue())
     return path

@@ -53,6 +53,14 @@ class ItemScores:
                           tuple(self.strata[r] for r in rows), self.num[rows], self.den[rows])
 
 
+def pope_by_split(protocol: str) -> bool:
+    """Whether the run's protocol averages POPE over its three splits (``per_split``) rather than
+    pooling every item (``pooled``, the paper's reference code)."""
+    from robustbench_mllm.protocols import get_protocol
+
+    return get_protocol(protocol).pope_average != "pooled"
+
+
 def item_scores(run: Run, dataset: str, variant: str) -> dict[str, ItemScores]:
     """Every per-item metric this run supports on the variant (empty without generated data)."""
     if run.data is None:
@@ -64,7 +72,7 @@ def item_scores(run: Run, dataset: str, variant: str) -> dict[str, ItemScores]:
     scores: dict[str, ItemScores] = {}
     labelled = [r for r in rows if r["id"] in answers]
     if labelled and all(str(r.get("label", "")).lower() in YES_NO for r in labelled):
-        scores.update(_pope_scores(labelled, answers))
+        scores.update(_pope_scores(labelled, answers, by_split=pope_by_split(run.protocol)))
     elif labelled and all(r.get("label") for r in labelled):
         scores[CLOSED_ACCURACY.key] = _closed_form_scores(labelled, answers)
     scores.update(_judge_scores(rows, judgments_of(run.path, dataset, variant)))
@@ -102,18 +110,19 @@ def _pack(metric: MetricSpec, rows: list[dict[str, Any]], num: np.ndarray, den: 
                       np.asarray(num, dtype=float), np.asarray(den, dtype=float))
 
 
-def _pope_scores(rows: list[dict[str, Any]], answers: dict[str, str]) -> dict[str, ItemScores]:
+def _pope_scores(rows: list[dict[str, Any]], answers: dict[str, str], *, by_split: bool) -> dict[str, ItemScores]:
     """Per item, with the evaluate stage's (LLaVA) answer rule, the one its headline numbers use;
-    an unparseable answer would be wrong in accuracy and out of TP/FP/FN, as in ``metrics.pope``."""
+    an unparseable answer would be wrong in accuracy and out of TP/FP/FN, as in ``metrics.pope``.
+    ``by_split``: the splits are strata (mean over splits), else every item is pooled."""
     said = [pope_answer(answers[r["id"]]) for r in rows]
     truth = [str(r["label"]).lower() for r in rows]
     correct = np.array([s == t for s, t in zip(said, truth, strict=False)], dtype=float)
     tp = np.array([s == t == "yes" for s, t in zip(said, truth, strict=False)], dtype=float)
     fp_fn = np.array([s is not None and s != t for s, t in zip(said, truth, strict=False)], dtype=float)
     return {
-        POPE_ACCURACY.key: _pack(POPE_ACCURACY, rows, correct, np.ones(len(rows)), by_split=True),
+        POPE_ACCURACY.key: _pack(POPE_ACCURACY, rows, correct, np.ones(len(rows)), by_split=by_split),
         # F1 = 2TP / (2TP + FP + FN): a ratio of per-item sums, so it bootstraps like accuracy.
-        POPE_F1.key: _pack(POPE_F1, rows, 2 * tp, 2 * tp + fp_fn, by_split=True),
+        POPE_F1.key: _pack(POPE_F1, rows, 2 * tp, 2 * tp + fp_fn, by_split=by_split),
     }
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robustbench_mllm.errors import MissingResourceError
+from robustbench_mllm.errors import ConfigError, MissingResourceError
 from robustbench_mllm.records import VariantSpec
 from robustbench_mllm.store.predictions import predicted_datasets, read_answers
 from robustbench_mllm.store.results import load_results
-from robustbench_mllm.store.run_info import is_run_folder, read_run_info, recorded_data
+from robustbench_mllm.store.run_info import is_run_folder, read_run_info, recorded_data, run_protocol
 from robustbench_mllm.store.variants import read_item_table
 
 
@@ -40,6 +40,7 @@ class Run:
     results: dict[str, Any]
     data: Path | None  # the generated data the run was evaluated on
     datasets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # dataset -> variants
+    protocol: str = "canonical"  # the benchmark recipe it was evaluated under (run.json)
 
     def answers(self, dataset: str, variant: str) -> dict[str, str]:
         """``{item id: answer}``; empty when the run has no predictions for the variant."""
@@ -53,7 +54,17 @@ def load_run(path: Path) -> Run:
                                    "from `robust-mllm evaluate`)")
     info = read_run_info(path)
     return Run(path=path, label=run_label(info, path), info=info, results=load_results(path),
-               data=recorded_data(path, info), datasets=predicted_datasets(path))
+               data=recorded_data(path, info), datasets=predicted_datasets(path), protocol=run_protocol(info))
+
+
+def check_protocols(runs: list[Run], allow_mixed: bool) -> None:
+    """Runs of different protocols measure different benchmarks: refuse one table over them
+    unless the caller asks for it."""
+    protocols = {run.protocol for run in runs}
+    if len(protocols) > 1 and not allow_mixed:
+        listed = ", ".join(f"{run.label} ({run.protocol})" for run in runs)
+        raise ConfigError(f"runs of different protocols cannot share a table: {listed}; report each protocol "
+                          "separately, or set `allow_mixed_protocols` to compare them anyway")
 
 
 def with_unique_labels(runs: list[Run]) -> list[Run]:

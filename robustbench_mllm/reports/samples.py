@@ -3,13 +3,15 @@ generated parquet) and clean vs perturbed answers of each model on a few items."
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from robustbench_mllm.io_utils import atomic_write_bytes
+from robustbench_mllm.reports.html import thumbnail
 from robustbench_mllm.reports.item_scores import YES_NO, pope_answer
 from robustbench_mllm.reports.run_data import Run
 from robustbench_mllm.store.variants import read_item_table
@@ -17,7 +19,8 @@ from robustbench_mllm.store.variants import read_item_table
 if TYPE_CHECKING:
     from robustbench_mllm.reports.gallery import Cell
 
-THUMBNAIL_PX = 256
+THUMBNAIL_PX = 170  # the tile's display width
+FULL_PX = 768  # the full-size copy a tile opens (JPEG; identical images are written once)
 REFERENCE_CHARS = 240  # long reference answers are clipped in the answer tables
 
 
@@ -25,8 +28,8 @@ REFERENCE_CHARS = 240  # long reference answers are clipped in the answer tables
 class Tile:
     variant: str
     question: str
-    mime: str
-    data: str  # base64
+    data: str  # base64 JPEG thumbnail
+    href: str  # the full-size image, relative to the report page
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,11 @@ class Gallery:
     rows: tuple[GalleryRow, ...]  # clean first
 
 
-def item_gallery(data: Path, dataset: str) -> Gallery | None:
-    """The first clean item's image in every variant as base64 PNG thumbnails, laid out as the
-    ``gallery`` command's grid: rows = perturbations, columns = severities."""
+def item_gallery(data: Path, dataset: str, out: Path) -> Gallery | None:
+    """The first clean item's image in every variant as base64 JPEG thumbnails, laid out as the
+    ``gallery`` command's grid: rows = perturbations, columns = severities. Each tile links to
+    a full-size copy under ``out/gallery/`` (named by content, so a text-only variant, whose
+    image is the clean one, adds no file)."""
     from robustbench_mllm.reports.gallery import collect_grid
 
     rows = read_item_table(data, dataset, "clean")
@@ -55,25 +60,24 @@ def item_gallery(data: Path, dataset: str) -> Gallery | None:
         grid = collect_grid(data, str(rows[0]["id"]), dataset)
     except ValueError:  # the item is missing from every variant: no gallery, the rest still renders
         return None
-    made = tuple(GalleryRow(perturbation, tuple(_tile(cell) if (cell := grid.cells.get((perturbation, s))) else None
+    made = tuple(GalleryRow(perturbation, tuple(_tile(cell, out) if (cell := grid.cells.get((perturbation, s))) else None
                                                 for s in grid.columns))
                  for perturbation in grid.rows)  # clean sits in the first column
     return Gallery(dataset, str(rows[0]["image_id"]), grid.columns, made)
 
 
-def _tile(cell: Cell) -> Tile:
-    return Tile(cell.variant, cell.question, "image/png", _thumbnail(cell.image))
-
-
-def _thumbnail(data: bytes) -> str:
+def _tile(cell: Cell, out: Path) -> Tile:
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as image:
-        image = image.convert("RGB")
-        image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    name = f"gallery/{hashlib.sha256(cell.image).hexdigest()[:16]}.jpg"
+    if not (out / name).is_file():
+        with Image.open(io.BytesIO(cell.image)) as opened:
+            image = opened.convert("RGB")
+        image.thumbnail((FULL_PX, FULL_PX))
         buffer = io.BytesIO()
-        image.save(buffer, format="PNG", optimize=True)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+        image.save(buffer, format="JPEG", quality=85)
+        atomic_write_bytes(out / name, buffer.getvalue())
+    return Tile(cell.variant, cell.question, thumbnail(cell.image, THUMBNAIL_PX), name)
 
 
 def answer_rows(runs: Sequence[Run], dataset: str, variant: str, limit: int) -> dict[str, Any] | None:

@@ -91,3 +91,4 @@ def is_run_folder(run_dir: Path) -> bool:
     """A folder ``evaluate`` (or ``merge``) wrote into: run.json, results.json or predictions/."""
     run_dir = Path(run_dir)
     return run_dir.is_dir() and (has_run_info(run_dir) or (run_dir / RESULTS).exists() or has_predictions(run_dir))
+

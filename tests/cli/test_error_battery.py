@@ -96,6 +96,11 @@ CASES: dict[str, list[Case]] = {
         case("judge {torn} --base-url {closed}", 2, "line 2: invalid JSON"),
         case("judge {no_data} --base-url {closed}", 2, "run.json"),
     ],
+    "run": [
+        case("run {missing}", 2, "{missing}"),
+        case("run {bad_json}", 2, "bad.json"),
+        case("run {empty}", 2, "{empty}"),
+    ],
     "references": [
         case("references {missing} --base-url {closed}", 2, "{missing}"),
         case("references {gen} --concurrency 0 --base-url {closed}", 2, "--concurrency"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from robustbench_mllm.reports.bootstrap import bootstrap_ratio, paired_bootstrap
 
@@ -64,3 +65,21 @@ def test_paired_test_detects_a_consistent_gain_and_not_a_tie() -> None:
 def test_single_cluster_gives_no_interval() -> None:
     est = bootstrap_ratio(["only", "only"], np.array([1.0, 0.0]), np.ones(2))
     assert est.value == 0.5 and np.isnan(est.low) and np.isnan(est.high)
+
+
+def test_a_mean_over_variants_resamples_each_image_in_every_variant_at_once() -> None:
+    from robustbench_mllm.reports.bootstrap import Group, bootstrap_mean_ratio, bootstrap_ratio
+
+    rng = np.random.default_rng(3)
+    clusters = [f"img{i // 3}" for i in range(60)]
+    correct = (rng.random(60) < 0.7).astype(float)
+    ones = np.ones(60)
+    one = bootstrap_ratio(clusters, correct, ones, scale=100, resamples=500, seed=1)
+    group = Group(clusters, [""] * 60, np.column_stack([correct, ones]))
+    # two identical variants: the same images are drawn for both, so the mean's CI is the single CI
+    twice = bootstrap_mean_ratio([group, group], scale=100, resamples=500, seed=1)
+    assert (twice.value, twice.low, twice.high) == pytest.approx((one.value, one.low, one.high))
+    # a variant and its complement (every answer flipped): perfectly anti-correlated, mean always 50
+    flipped = Group(clusters, [""] * 60, np.column_stack([1 - correct, ones]))
+    both = bootstrap_mean_ratio([group, flipped], scale=100, resamples=500, seed=1)
+    assert both.value == pytest.approx(50.0) and both.high - both.low == pytest.approx(0.0)
