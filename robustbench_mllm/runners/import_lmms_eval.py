@@ -116,7 +116,7 @@ def run_import_lmms_eval(config: ImportLmmsEvalConfig) -> ImportOutcome:
         raise DataFormatError("`samples`: no files given (lmms-eval writes them with its `log_samples` option)")
     absent = [str(p) for p in config.samples if not Path(p).is_file()]
     if absent:
-        raise MissingResourceError(f"{absent[0]}: no such samples file (lmms-eval's `--log_samples` output)")
+        raise MissingResourceError(f"{absent[0]}: no such samples file (lmms-eval writes them with its log_samples option)")
     configs = plan_configs(config.data)
     suffixes = [config_task_suffix(c) for c in configs]
     protocol = resolve_protocol(config.data, config.protocol).name
