@@ -59,7 +59,8 @@ def in_order(rows: list[dict[str, Any]], keep: bool = False) -> list[dict[str, A
     one, from files written before it, are in order already)."""
     if not rows or POSITION not in rows[0]:
         return rows
-    rows.sort(key=lambda row: row[POSITION])
+    if rows[0][POSITION] is not None:  # null: written without positions, in order already
+        rows.sort(key=lambda row: row[POSITION])
     if not keep:
         for row in rows:
             del row[POSITION]
