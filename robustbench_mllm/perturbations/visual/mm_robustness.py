@@ -6,7 +6,8 @@ writes the float result with ``cv2.imwrite``, which rounds half to even and satu
 the imagecorruptions family every corruption therefore rounds instead of truncating, and:
 
 - zoom_blur severity 5 zooms 1.00..1.33 in steps of .03 (12 layers, the sum divided by 13; the
-  other severities' lists are imagecorruptions' own) and trims each zoom at its centre;
+  other severities' lists are imagecorruptions' own), trims each zoom at its centre, and keeps
+  the zero edge pixels scipy's zoom leaves for some sizes (``blur.scipy_edge_zeros``);
 - fog's plasma map is always 1024x1024 float64, cropped at the top-left (above 1024 px, where
   MM_Robustness fails, the map grows to the next power of two, cropped the same way);
 - frost: ``perturbations.visual.mm_frost``.
@@ -107,6 +108,7 @@ class MMZoomBlur(MMRobustnessCorruption, ZoomBlur):
         for stop, step in ((1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.33, 0.03))
     )
     centre_trim = True
+    edge_zeros = True
 
     def reference_formula(self, img: np.ndarray, level: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
         x = (img / 255.0).astype(np.float32)
