@@ -138,9 +138,11 @@ class ZoomBlur(VisualCorruption):
                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                     borderMode=cv2.BORDER_REPLICATE,
                 )
-                layer[:, zero_cols] = 0
-                layer[zero_rows[(zero_rows >= top) & (zero_rows < bottom)] - top] = 0
+                if self.edge_zeros:
+                    layer[:, zero_cols] = 0
+                    layer[zero_rows[(zero_rows >= top) & (zero_rows < bottom)] - top] = 0
                 total += layer
+                del layer  # before the next warp: one layer-sized temporary at a time
             total /= len(factors) + 1
             to_uint8(total, out=result[top:bottom], rounding=self.rounding)
         return result
