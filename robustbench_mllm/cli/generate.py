@@ -44,9 +44,7 @@ def _print_translation_usage() -> None:
 
 
 def _summary(summary: GenerateSummary) -> Table:
-    from robustbench_mllm.runners.generate.protocol_record import protocol_line
-
-    table = Table(title=f"Generated into {summary.out} ({protocol_line(summary.protocol)})")
+    table = Table(title=f"Generated into {summary.out}")
     for column in ("dataset", "variant", "rows", "seconds"):
         table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
     for result in summary.written:
@@ -117,6 +115,9 @@ def generate(
 
         summary = run_generate(config, root, num_proc=num_proc, text_hook=hook, progress=start)
     console.print(_summary(summary))
+    from robustbench_mllm.runners.generate.protocol_record import protocol_line
+
+    console.print(protocol_line(summary.protocol), soft_wrap=True)
     if any("translate_" in r.variant for r in summary.written):
         _print_translation_usage()
     if summary.failures:
