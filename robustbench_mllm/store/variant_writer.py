@@ -33,6 +33,9 @@ from robustbench_mllm.store.layout import VARIANT_FILE, variant_dir
 from robustbench_mllm.store.variant_schema import POSITION
 
 GROUP_IMAGE_BYTES = 64 * 2**20
+# A group holding the rows of one image alone may grow to this (a 5.7 MB PNG in 18 POPE rows is
+# 102 MB), so the image is still stored once; far below Arrow's 2 GiB per batch.
+RUN_IMAGE_BYTES = 16 * GROUP_IMAGE_BYTES
 # Per column chunk; above the group limit so the image dictionary always fits (parquet pages
 # must stay below 2 GiB).
 DICTIONARY_PAGE_BYTES = 2 * GROUP_IMAGE_BYTES
@@ -66,9 +69,12 @@ def by_image(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row for run in runs.values() for row in run]
 
 
-def row_groups(rows: Iterable[dict[str, Any]], limit: int = GROUP_IMAGE_BYTES) -> Iterator[list[dict[str, Any]]]:
+def row_groups(
+    rows: Iterable[dict[str, Any]], limit: int = GROUP_IMAGE_BYTES, run_limit: int = RUN_IMAGE_BYTES
+) -> Iterator[list[dict[str, Any]]]:
     """Consecutive rows cut into groups of at most ``limit`` row-image bytes, cutting before a run
-    of rows that share an image rather than inside it (a run larger than ``limit`` is cut)."""
+    of rows that share an image rather than inside it; a run larger than ``limit`` gets a group
+    of its own, cut only beyond ``run_limit``."""
     group: list[dict[str, Any]] = []
     size = 0
     run_start = 0  # where the run of rows sharing the last row's image begins in ``group``
@@ -80,7 +86,8 @@ def row_groups(rows: Iterable[dict[str, Any]], limit: int = GROUP_IMAGE_BYTES) -
             yield group[:run_start]  # the run moves on to the next group whole
             group = group[run_start:]
             size, run_start = length * len(group), 0
-        if group and size + length > limit:
+        alone = continues_run and run_start == 0  # the group is one run so far
+        if group and size + length > (max(limit, run_limit) if alone else limit):
             yield group
             group, size = [], 0
         if not group or not continues_run:

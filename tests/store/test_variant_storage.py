@@ -116,7 +116,9 @@ def test_a_run_longer_than_the_limit_is_cut() -> None:
     data = b"x" * 100
     rows = [{"id": str(i), "image": {"bytes": data, "path": "a.png"}} for i in range(7)]
     rows.append({"id": "none", "image": None})
-    assert [len(g) for g in row_groups(rows, 250)] == [2, 2, 2, 2]
+    assert [len(g) for g in row_groups(rows, 250, run_limit=250)] == [2, 2, 2, 2]
+    assert [len(g) for g in row_groups(rows, 250, run_limit=500)] == [5, 3]  # a run alone: up to run_limit
+    assert [len(g) for g in row_groups(rows, 250)] == [7, 1]
 
 
 def test_same_rows_give_the_same_bytes(tmp_path: Path, images: list[bytes]) -> None:
