@@ -73,7 +73,7 @@ def _frozen(texture: np.ndarray) -> np.ndarray:
     return texture
 
 
-def _derive(index: int) -> tuple[Path, np.ndarray]:
+def _derive(index: int) -> tuple[Path, str, np.ndarray]:
     from PIL import Image
 
     path = frost_dir() / MM_FROST_FILES[index]
@@ -81,10 +81,10 @@ def _derive(index: int) -> tuple[Path, np.ndarray]:
     with Image.open(path) as image:
         # RGB first: frost1-3 are RGBA, and cv2.imread (what MM_Robustness used) drops alpha too
         rgb = np.asarray(image.convert("RGB").resize((width, height), Image.Resampling.BICUBIC))
-    return path, rgb[..., ::-1]
+    return path, sha256_file(path), rgb[..., ::-1]
 
 
-def _read_asset(folder: Path, index: int) -> tuple[Path, np.ndarray]:
+def _read_asset(folder: Path, index: int) -> tuple[Path, str, np.ndarray]:
     path = folder / MM_FROST_FILES[index]
     if not path.is_file():
         raise MissingResourceError(
@@ -97,7 +97,7 @@ def _read_asset(folder: Path, index: int) -> tuple[Path, np.ndarray]:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise DataFormatError(f"{path}: cannot decode the frost texture")
-    return path, bgr
+    return path, digest, bgr
 
 
 @functools.lru_cache(maxsize=2)
@@ -106,10 +106,10 @@ def frost_textures(assets: str | None) -> FrostTextures:
     loaded = [_read_asset(Path(assets), i) if assets else _derive(i) for i in range(len(MM_FROST_FILES))]
     return FrostTextures(
         source="assets" if assets else "derived",
-        textures=tuple(_frozen(texture) for _, texture in loaded),
-        files=tuple(path.name for path, _ in loaded),
-        file_sha256=tuple(sha256_file(path) for path, _ in loaded),
-        pixels_sha256=tuple(hashlib.sha256(_frozen(t).tobytes()).hexdigest() for _, t in loaded),
+        textures=tuple(_frozen(texture) for _, _, texture in loaded),
+        files=tuple(path.name for path, _, _ in loaded),
+        file_sha256=tuple(digest for _, digest, _ in loaded),
+        pixels_sha256=tuple(hashlib.sha256(_frozen(t).tobytes()).hexdigest() for _, _, t in loaded),
     )
 
 
