@@ -35,8 +35,12 @@ def plasma_fractal(
     wibble = 100.0
 
     def jittered_mean(total: np.ndarray) -> np.ndarray:
+        """``total / 4 + wibble * noise``, in place on the fresh arrays (the same floats)."""
         noise = uniform(-wibble, wibble, total.shape).astype(dtype, copy=False)
-        return total / 4 + dtype(wibble) * noise
+        noise *= dtype(wibble)
+        total *= dtype(0.25)
+        total += noise
+        return total
 
     while step >= 2:
         half = step // 2
@@ -56,7 +60,9 @@ def plasma_fractal(
         wibble /= decay
     grid -= grid.min()
     peak = grid.max()
-    return grid / peak if peak > 0 else grid
+    if peak > 0:
+        grid /= peak
+    return grid
 
 
 def fog_size(height: int, width: int) -> int:
