@@ -20,6 +20,25 @@ def next_power_of_2(n: int) -> int:
     return 1 if n <= 1 else 1 << (n - 1).bit_length()
 
 
+def _plus_rolled(a: np.ndarray, shift: int, axis: int) -> np.ndarray:
+    """``a + np.roll(a, shift, axis)`` for a shift of -1 or 1, without the rolled copy (the same
+    sums in the same order, so the same floats)."""
+
+    def part(start: int, stop: int | None) -> tuple[slice, ...]:
+        index = [slice(None), slice(None)]
+        index[axis] = slice(start, stop)
+        return tuple(index)
+
+    total = np.empty_like(a)
+    if shift == -1:  # element i plus element i + 1; the last one wraps to the first
+        np.add(a[part(0, -1)], a[part(1, None)], out=total[part(0, -1)])
+        np.add(a[part(-1, None)], a[part(0, 1)], out=total[part(-1, None)])
+    else:  # element i plus element i - 1; the first one wraps to the last
+        np.add(a[part(1, None)], a[part(0, -1)], out=total[part(1, None)])
+        np.add(a[part(0, 1)], a[part(-1, None)], out=total[part(0, 1)])
+    return total
+
+
 def plasma_fractal(
     size: int, decay: float, uniform: UniformDraw, dtype: type[np.floating] = np.float32
 ) -> np.ndarray:
@@ -46,15 +65,16 @@ def plasma_fractal(
         half = step // 2
         # Squares: centre of each cell from its 4 corners.
         corners = grid[0:size:step, 0:size:step]
-        around = corners + np.roll(corners, -1, axis=0)
-        around += np.roll(around, -1, axis=1)
+        around = _plus_rolled(_plus_rolled(corners, -1, 0), -1, 1)
         grid[half:size:step, half:size:step] = jittered_mean(around)
         # Diamonds: edge midpoints from the 2 adjacent corners and the 2 adjacent centres.
         centres = grid[half:size:step, half:size:step]
         corners = grid[0:size:step, 0:size:step]
-        left = (centres + np.roll(centres, 1, axis=0)) + (corners + np.roll(corners, -1, axis=1))
+        left = _plus_rolled(centres, 1, 0)
+        left += _plus_rolled(corners, -1, 1)
         grid[0:size:step, half:size:step] = jittered_mean(left)
-        top = (centres + np.roll(centres, 1, axis=1)) + (corners + np.roll(corners, -1, axis=0))
+        top = _plus_rolled(centres, 1, 1)
+        top += _plus_rolled(corners, -1, 0)
         grid[half:size:step, 0:size:step] = jittered_mean(top)
         step = half
         wibble /= decay
