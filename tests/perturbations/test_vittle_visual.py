@@ -213,3 +213,29 @@ def test_reference_engine_port_agrees_with_the_fast_engine(name: str) -> None:
         assert abs(np.std(fast - img) - np.std(reference - img)) < 0.05 * np.std(reference - img)
     else:
         assert np.abs(fast - reference).max() <= 1
+
+
+def _plasma_by_rolls(size: int, decay: float, rng: np.random.Generator) -> np.ndarray:
+    """The stated diamond-square rule (MM_Robustness's plasma_fractal, float64), with np.roll."""
+    grid = np.zeros((size, size))
+    step, wibble = size, 100.0
+    while step >= 2:
+        half = step // 2
+        corners = grid[0:size:step, 0:size:step]
+        around = corners + np.roll(corners, -1, axis=0)
+        around += np.roll(around, -1, axis=1)
+        grid[half:size:step, half:size:step] = around / 4 + wibble * rng.uniform(-wibble, wibble, around.shape)
+        centres, corners = grid[half:size:step, half:size:step], grid[0:size:step, 0:size:step]
+        left = (centres + np.roll(centres, 1, axis=0)) + (corners + np.roll(corners, -1, axis=1))
+        grid[0:size:step, half:size:step] = left / 4 + wibble * rng.uniform(-wibble, wibble, left.shape)
+        top = (centres + np.roll(centres, 1, axis=1)) + (corners + np.roll(corners, -1, axis=0))
+        grid[half:size:step, 0:size:step] = top / 4 + wibble * rng.uniform(-wibble, wibble, top.shape)
+        step //= 2
+        wibble /= decay
+    grid -= grid.min()
+    return grid / grid.max()
+
+
+def test_fog_map_is_the_diamond_square_rule_exactly() -> None:
+    fractal = vittle("fog").fractal(100, 120, 1.7, np.random.default_rng(9))
+    assert np.array_equal(fractal, _plasma_by_rolls(1024, 1.7, np.random.default_rng(9)))
