@@ -1,25 +1,24 @@
-"""End-to-end ``robust-mllm generate`` on a synthetic POPE-like folder: before vs after.
+"""End-to-end ``robust-mllm generate`` on a synthetic POPE-like folder, per protocol: the fast
+engine against ``--engine reference``, side by side in one run.
 
 Builds ``--images`` distinct 640x480 JPEG photos (scikit-image photos + per-image noise) with POPE's
 layout (3 splits, 6 questions per image per split: 18 rows per image), then times
-``run_generate`` for the 9 visual corruptions at the given severities with ``--num-proc`` 1 and 2:
-
-- after: a copy of the working tree's package;
-- before: the same copy with the runner modules (``generate``, ``_worker``, ``_manifest``,
-  ``_writer``) taken from git revision ``--before`` (read with ``git show``; nothing in the
-  repository changes).
-
-Both copies run via PYTHONPATH.
+``run_generate`` for the 9 visual corruptions at the given severities with ``--num-proc`` for each
+protocol (``vittle``: MM_Robustness's corruptions, OpenCV JPEG storage; ``canonical``:
+imagecorruptions' parameters, PNG) and each engine (``fast``: ours; ``reference``: the per-image
+code, a port of MM_Robustness's functions under vittle, imagecorruptions itself under canonical),
+from a frozen copy of the working tree's package (via PYTHONPATH).
 
 Each run is a fresh child process: wall time, plus CPU time (user + system of the child and its
-worker processes, from ``resource.getrusage``), since other jobs may share the cores. The runs of
-one runner must write byte-identical files (compared through the manifest, which holds every
-file's sha256), and all runs the same rows and images (``content_digest``).
-A stage breakdown (decode, corruptions, PNG encode, parquet write), measured in this process,
-shows where the time goes; both are projected to the real workload, 530 images (POPE 500 with 18
-rows each + LB-COCO 30), by scaling per image.
+worker processes, from ``resource.getrusage``), since other jobs may share the cores. Runs of one
+protocol and engine are interleaved across repeats so a burst of load hits all of them. A stage
+breakdown (decode, corruptions, encode, parquet write) of the fast engine, measured in this
+process, shows where the time goes. Each configuration also runs on ``--base-images`` images: the
+projection to the real workload, 530 images (POPE 500 with 18 rows each + LB-COCO 30), is that
+small run (process start, imports, textures: paid once) plus the per-image cost between the two
+runs times the remaining images.
 
-Usage: python benchmarks/bench_generate.py [--images 100] [--severities 1,3,5] [--before REV]
+Usage: python benchmarks/bench_generate.py [--images 20] [--base-images 2] [--severities 1,3,5] [--num-proc 2]
 """
 
 from __future__ import annotations
@@ -38,10 +37,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-RUNNER_MODULES = tuple(f"robustbench_mllm/runners/generate{part}.py" for part in ("", "_worker", "_manifest", "_writer"))
 REAL_IMAGES = 530
 PER_SPLIT = 6
 SPLITS = ("random", "popular", "adversarial")
+PROTOCOLS = ("vittle", "canonical")
+ENGINES = ("fast", "reference")
 
 CHILD = """
 import json, resource, sys, time
@@ -49,9 +49,9 @@ from pathlib import Path
 import robustbench_mllm
 from robustbench_mllm.runners.generate.run import run_generate
 from robustbench_mllm.runners.generate.plan import GenerateConfig
-src, out, severities, num_proc = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-params = GenerateConfig(suite="pope", source=src, images=src + "/val2014", allow_nonstandard=True,
-                        perturbations="visual", severities=tuple(int(s) for s in severities.split(",")))
+src, out, severities, num_proc, protocol, engine = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+params = GenerateConfig(suite="pope", source=src, images=src + "/val2014", allow_nonstandard=True, protocol=protocol,
+                        engine=engine, perturbations="visual", severities=tuple(int(s) for s in severities.split(",")))
 started = time.perf_counter()
 run_generate(params, out, num_proc=num_proc)
 print(json.dumps({"package": robustbench_mllm.__file__, "seconds": time.perf_counter() - started}))
@@ -80,26 +80,22 @@ def build_source(root: Path, count: int) -> Path:
     return root
 
 
-def snapshot(work: Path, name: str, revision: str | None) -> Path:
-    """A frozen copy of the package (other people may edit the tree while this runs), with the
-    runner modules as of ``revision`` when given."""
-    root = work / name
+def snapshot(work: Path) -> Path:
+    """A frozen copy of the package (other people may edit the tree while this runs)."""
+    root = work / "package"
     shutil.copytree(REPO / "robustbench_mllm", root / "robustbench_mllm",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for module in RUNNER_MODULES if revision else ():
-        old = subprocess.run(["git", "show", f"{revision}:{module}"], cwd=REPO, check=True,
-                             capture_output=True, text=True).stdout
-        (root / module).write_text(old)
     # compiled up front: no timed run pays for it
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(root)], check=True)
     return root
 
 
-def timed_run(package_root: Path, source: Path, out: Path, severities: str, num_proc: int) -> dict[str, float]:
+def timed_run(package_root: Path, source: Path, out: Path, severities: str, num_proc: int, protocol: str,
+              engine: str) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(package_root)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, str(source), str(out), severities, str(num_proc)],
+    done = subprocess.run([sys.executable, "-c", CHILD, str(source), str(out), severities, str(num_proc), protocol, engine],
                           env=env, cwd=out.parent, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -108,28 +104,6 @@ def timed_run(package_root: Path, source: Path, out: Path, severities: str, num_
         raise RuntimeError(f"ran {reported['package']}, expected the package under {package_root}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall": wall, "cpu": cpu}
-
-
-def content_digest(out: Path) -> str:
-    """sha256 over every variant's rows (columns and image bytes), not the file bytes: before and
-    after may lay out the same rows differently."""
-    import hashlib
-
-    from robustbench_mllm.store.variants import read_variant_rows
-
-    digest = hashlib.sha256()
-    image_digests: dict[int, str] = {}  # rows share one bytes object per distinct image
-    for path in sorted(out.rglob("data.parquet")):
-        digest.update(str(path.relative_to(out)).encode())
-        rows = read_variant_rows(path)  # holds every image while ids key image_digests
-        for row in rows:
-            image = row["image"]
-            if id(image["bytes"]) not in image_digests:
-                image_digests[id(image["bytes"])] = hashlib.sha256(image["bytes"]).hexdigest()
-            fields = {**row, "image": [image_digests[id(image["bytes"])], image["path"]]}
-            digest.update(json.dumps(fields, sort_keys=True).encode())
-        image_digests.clear()
-    return digest.hexdigest()
 
 
 def stage_times(source: Path, severities: tuple[int, ...], sample: int) -> dict[str, float]:
@@ -181,65 +155,54 @@ def stage_times(source: Path, severities: tuple[int, ...], sample: int) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--images", type=int, default=20)
+    parser.add_argument("--base-images", type=int, default=2, help="the small run that measures the fixed cost")
     parser.add_argument("--severities", default="1,3,5")
-    parser.add_argument("--num-proc", default="1,2")
-    parser.add_argument("--before", default="b2832f6", help="git revision of the runner to compare with")
+    parser.add_argument("--num-proc", type=int, default=2)
     parser.add_argument("--stage-sample", type=int, default=10, help="images for the stage breakdown")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each configuration (the best counts)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each configuration (the best counts)")
     args = parser.parse_args()
     severities = tuple(int(s) for s in args.severities.split(","))
     variants = 1 + 9 * len(severities)
     with tempfile.TemporaryDirectory(prefix="bench_generate_") as tmp:
         work = Path(tmp)
-        source = build_source(work / "pope", args.images)
-        trees = {"before": snapshot(work, "before", args.before), "after": snapshot(work, "after", None)}
+        sources = {count: build_source(work / f"pope{count}", count) for count in (args.base_images, args.images)}
+        source = sources[args.images]
+        package = snapshot(work)
         print(f"{args.images} images 640x480 JPEG, {PER_SPLIT * len(SPLITS)} rows each; clean + 9 visual x "
-              f"severities {args.severities} = {variants} variants; load average {os.getloadavg()[0]:.1f}")
+              f"severities {args.severities} = {variants} variants; --num-proc {args.num_proc}; "
+              f"load average {os.getloadavg()[0]:.1f}")
         stages = stage_times(source, severities, min(args.stage_sample, args.images))
-        print("\nstage CPU ms per source image (1 process, working tree):")
+        print("\nstage CPU ms per source image (1 process, fast engine, canonical):")
         for name, ms in stages.items():
             print(f"  {name:18s} {ms:8.1f}")
-        files = (stages["write one variant"] + stages["hash one variant"]) * variants
-        total = stages["decode"] + stages["corrupt"] + stages["encode"] + files
-        print(f"  1 decode + corruptions + {variants} encodes + {variants} variant writes and hashes = {total:.0f} "
-              f"ms/image -> {total * REAL_IMAGES / 1000:.0f} s CPU for {REAL_IMAGES} images, of which writes + "
-              f"hashes {files * REAL_IMAGES / 1000:.0f} s")
-        print(f"\n{'runner':8s} {'procs':>5s} {'wall s':>8s} {'CPU s':>8s} {'load':>5s}")
-        manifests: dict[str, set[bytes]] = {}  # per runner: every file's sha256
-        contents: set[str] = set()
-        measured: dict[tuple[str, int], list[dict[str, float]]] = {}
-        for _ in range(args.repeats):  # interleaved, so a burst of load from other jobs hits both
-            for num_proc in (int(n) for n in args.num_proc.split(",")):
-                for label, tree in trees.items():
-                    out = work / f"out_{label}_{num_proc}"
-                    result = timed_run(tree, source, out, args.severities, num_proc)
-                    measured.setdefault((label, num_proc), []).append(result)
-                    manifests.setdefault(label, set()).add((out / "manifest.json").read_bytes())
-                    contents.add(content_digest(out))
-                    print(f"{label:8s} {num_proc:5d} {result['wall']:8.1f} {result['cpu']:8.1f} "
-                          f"{os.getloadavg()[0]:5.1f}", flush=True)
-                    shutil.rmtree(out)
-        same_bytes = all(len(m) == 1 for m in manifests.values())
-        same = same_bytes and len(contents) == 1
-        print(f"\neach runner wrote the same bytes with every --num-proc (manifest with every file's sha256): "
-              f"{same_bytes}; all runs wrote the same rows and images: {len(contents) == 1}")
-        scale = REAL_IMAGES / args.images
-        print(f"best of {args.repeats}, projected to {REAL_IMAGES} images (x{scale:.1f}):")
-        for num_proc in sorted({n for _, n in measured}):
-            best = {label: {k: min(r[k] for r in measured[(label, num_proc)]) for k in ("wall", "cpu")}
-                    for label in trees}
-            for label, value in best.items():
-                print(f"  num_proc={num_proc} {label:6s}: wall {value['wall']:6.1f} s -> "
-                      f"{value['wall'] * scale / 60:5.1f} min, CPU {value['cpu']:6.1f} s -> {value['cpu'] * scale / 60:5.1f} min "
-                      f"(CPU / {num_proc} proc(s) = {value['cpu'] * scale / 60 / num_proc:4.1f} min)")
-            print(f"  num_proc={num_proc} after/before: wall {best['after']['wall'] / best['before']['wall']:.2f}, "
-                  f"CPU {best['after']['cpu'] / best['before']['cpu']:.2f}")
-        if not same:
-            for label, seen in manifests.items():
-                for manifest in seen:
-                    print(f"--- {label} manifest:\n{manifest.decode()[:3000]}")
-            raise SystemExit("outputs differ between runs")
+        print(f"\n{'protocol':10s} {'engine':9s} {'images':>6s} {'wall s':>8s} {'CPU s':>8s} {'load':>5s}")
+        measured: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+        for _ in range(args.repeats):
+            for protocol in PROTOCOLS:
+                for engine in ENGINES:
+                    for count, folder in sources.items():
+                        out = work / f"out_{protocol}_{engine}_{count}"
+                        result = timed_run(package, folder, out, args.severities, args.num_proc, protocol, engine)
+                        measured.setdefault((protocol, engine, count), []).append(result)
+                        print(f"{protocol:10s} {engine:9s} {count:6d} {result['wall']:8.1f} {result['cpu']:8.1f} "
+                              f"{os.getloadavg()[0]:5.1f}", flush=True)
+                        shutil.rmtree(out)
+
+        def projected(protocol: str, engine: str, key: str) -> float:
+            """Seconds for the real workload: the small run plus the per-image cost beyond it."""
+            small, large = (min(r[key] for r in measured[(protocol, engine, n)]) for n in (args.base_images, args.images))
+            return small + (large - small) / (args.images - args.base_images) * (REAL_IMAGES - args.base_images)
+
+        print(f"\nbest of {args.repeats}, projected to {REAL_IMAGES} images, --num-proc {args.num_proc}:")
+        for protocol in PROTOCOLS:
+            best = {engine: {k: projected(protocol, engine, k) for k in ("wall", "cpu")} for engine in ENGINES}
+            for engine, value in best.items():
+                print(f"  {protocol:9s} {engine:9s}: wall {value['wall'] / 60:5.1f} min, "
+                      f"CPU {value['cpu'] / 60:5.1f} min (CPU / {args.num_proc} procs = "
+                      f"{value['cpu'] / 60 / args.num_proc:4.1f} min)")
+            print(f"  {protocol:9s} reference / fast: wall {best['reference']['wall'] / best['fast']['wall']:.1f}x, "
+                  f"CPU {best['reference']['cpu'] / best['fast']['cpu']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ rows showing one image share one ``bytes`` object.
 
   before: the previous writer (a row group per 64 rows, default 1 MiB dictionary page limit) and
           reader (``pq.read_table(...).to_pylist()``, one bytes copy per row)
-  after:  ``store.variant_writer.write_rows`` and ``store.variants.read_variant`` / ``iter_variant``
+  after:  ``store.variant_writer.write_rows`` (rows grouped by image, each image once, with their
+          ``position``) and ``store.variants.read_variant`` / ``iter_variant`` (the POPE order back)
 
 Each phase runs in its own process, so peak memory is that process's max RSS (Arrow's buffers
 included); "idle" is the same process with the imports done and the input made, doing nothing.
@@ -97,15 +98,6 @@ def read_before(path: Path) -> list[Any]:
     return [row_to_item(row) for row in pq.read_table(str(path)).to_pylist()]
 
 
-def image_grouped(rows: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of each image together (images in first-seen order): the order that would store
-    every image once, measured for comparison only (the package keeps the source order)."""
-    by_image: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_image.setdefault(row["image_id"], []).append(row)
-    return [row for group in by_image.values() for row in group]
-
-
 def phase(name: str, work: Path, count: int) -> dict[str, Any]:
     """Run one measured step in this process; returns its seconds, the peak RSS and checks made
     after the clock stopped."""
@@ -120,10 +112,10 @@ def phase(name: str, work: Path, count: int) -> dict[str, Any]:
     steps = {
         "idle": lambda: None,
         "write-before": lambda: write_before(work / "before.parquet", pope_rows(images)),
-        "write-variant-before": lambda: datasets.Dataset.from_list(list(pope_rows(images)), features=features())
+        "write-variant-before": lambda: datasets.Dataset.from_list(
+            [dict(row, position=i) for i, row in enumerate(pope_rows(images))], features=features())
         .to_parquet(str(work / "variant_before.parquet")),
         "write-after": lambda: write_rows(work / "after.parquet", pope_rows(images)),
-        "write-grouped": lambda: write_rows(work / "grouped.parquet", image_grouped(pope_rows(images))),
         "read-before": lambda: read_before(work / "before.parquet"),
         "read-after": lambda: read_variant(work / "after.parquet"),
         "iter-after": lambda: sum(len(batch) for batch in iter_variant(work / "after.parquet", 256)),
@@ -141,7 +133,7 @@ def phase(name: str, work: Path, count: int) -> dict[str, Any]:
     elif name == "iter-after":
         facts["rows"] = result
     elif name == "load-dataset-after":
-        raw = result.cast_column("image", datasets.Image(decode=False))
+        raw = result.cast_column("image", datasets.Image(decode=False)).sort("position")  # stored by image
         facts["exact"] = len(raw) == len(expected) and all(
             row["image"]["bytes"] == data for row, data in zip(raw, expected))
     return facts
@@ -180,10 +172,9 @@ def main() -> None:
     print(f"{args.images} distinct 640x480 PNG images ({distinct / 2**20:.1f} MiB), {rows} rows in POPE order")
     print(f"rows x image bytes: {rows * distinct / args.images / 2**20:.1f} MiB")
     idle = run_phase("idle", work, args.images)
-    phases = ("write-before", "write-variant-before", "write-after", "write-grouped", "read-before", "read-after",
-              "iter-after")
+    phases = ("write-before", "write-variant-before", "write-after", "read-before", "read-after", "iter-after")
     results = {name: run_phase(name, work, args.images) for name in phases}
-    before, after, grouped = work / "before.parquet", work / "after.parquet", work / "grouped.parquet"
+    before, after = work / "before.parquet", work / "after.parquet"
     print(f"idle process (imports + input images): peak RSS {idle['peak_rss_mb']:.0f} MiB")
     print()
     print(f"{'':28}{'before':>12}{'after':>12}{'ratio':>10}")
@@ -212,9 +203,6 @@ def main() -> None:
     else:
         print(f"{variant_before.stat().st_size / 2**20:.1f} MiB = {variant_before.stat().st_size / distinct:.2f} x "
               f"distinct images, write {written['seconds']:.2f} s, peak RSS {written['peak_rss_mb']:.0f} MiB")
-    print(f"not used, for comparison: the same rows grouped by image (changes the item order): "
-          f"{grouped.stat().st_size / 2**20:.1f} MiB = {grouped.stat().st_size / distinct:.2f} x distinct images, "
-          f"write {results['write-grouped']['seconds']:.2f} s")
     if args.load_dataset:
         loaded = run_phase("load-dataset-after", work, args.images)
         print(f"after: datasets.load_dataset: {loaded['seconds']:.1f} s, peak RSS {loaded['peak_rss_mb']:.0f} MiB, "

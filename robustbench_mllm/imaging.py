@@ -30,7 +30,8 @@ from PIL import Image, ImageOps
 
 from robustbench_mllm.errors import ConfigError, DataFormatError
 
-ImageFormat = Literal["png", "jpeg"]
+# jpeg: Pillow, 4:4:4 chroma; jpeg_opencv: what ``cv2.imwrite(path.jpg, array)`` stores (4:2:0)
+ImageFormat = Literal["png", "jpeg", "jpeg_opencv"]
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -130,15 +131,25 @@ def encode_image(arr: np.ndarray, fmt: ImageFormat = "png", quality: int = 95) -
     """Encode an HxWx3 uint8 array; the same array always gives the same bytes.
 
     PNG is lossless (see ``_encode_png``); JPEG uses Pillow at ``quality`` with 4:4:4 chroma (no
-    subsampling, so per-channel noise survives) and no EXIF or other metadata.
+    subsampling, so per-channel noise survives) and no EXIF or other metadata. ``jpeg_opencv`` is
+    OpenCV's JPEG writer at ``quality``, baseline, 4:2:0 chroma (Y 2x2, Cb/Cr 1x1), the writer
+    and settings MM_Robustness stored the paper's images with (given BGR, as ``cv2.imwrite`` is).
     """
     check_rgb(arr)
     if fmt == "png":
         return _encode_png(np.ascontiguousarray(arr))
+    if fmt in ("jpeg", "jpeg_opencv") and not 1 <= quality <= 100:
+        raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
+    if fmt == "jpeg_opencv":
+        import cv2
+
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
+        ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(arr[..., ::-1]), params)
+        if not ok:
+            raise DataFormatError(f"OpenCV could not encode a {arr.shape[1]}x{arr.shape[0]} image as JPEG")
+        return encoded.tobytes()
     if fmt == "jpeg":
-        if not 1 <= quality <= 100:
-            raise ConfigError(f"JPEG quality must be in 1..100, got {quality}")
         buffer = io.BytesIO()
         Image.fromarray(arr).save(buffer, "JPEG", quality=quality, subsampling=0)
         return buffer.getvalue()
-    raise ConfigError(f"unknown image format {fmt!r}; choose 'png' or 'jpeg'")
+    raise ConfigError(f"unknown image format {fmt!r}; choose 'png', 'jpeg' or 'jpeg_opencv'")

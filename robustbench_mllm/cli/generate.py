@@ -90,12 +90,18 @@ def generate(
         None, help="Comma list of names (frost, char_typo, frost+translate_greek) or visual|text|joint|all. "
         "Default: all for open-ended sets, visual for yes/no sets, clean only for the suites the paper evaluates "
         "unperturbed (lbwild ... mmstar). clean is always made."),
-    engine: str = typer.Option("fast", help="fast (ours, vectorised) | reference (imagecorruptions)"),
+    engine: str = typer.Option("fast", help="fast (ours, vectorised) | reference (the per-image code: imagecorruptions "
+                               "under canonical, a port of MM_Robustness's under vittle)"),
     seed: int = typer.Option(0, min=0),
     num_proc: int = typer.Option(1, min=1, envvar="ROBUST_MLLM_NUM_PROC", help="Worker processes (output bytes do not depend on it)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N items of each split."),
-    image_format: str = typer.Option("png", help="png | jpeg"),
-    quality: int = typer.Option(95, min=1, max=100, help="JPEG quality."),
+    image_format: Optional[str] = typer.Option(
+        None, help="png | jpeg (Pillow, 4:4:4), protocol canonical only; default: the protocol's storage "
+        "(vittle: OpenCV JPEG q95 4:2:0, as the paper's reference code; canonical: png)."),
+    quality: Optional[int] = typer.Option(None, min=1, max=100, help="JPEG quality (protocol canonical with --image-format jpeg; default 95)."),
+    assets: Optional[Path] = typer.Option(
+        None, help="Folder with MM_Robustness's own frost1.png..frost5.jpg (protocol vittle; checked by sha256). "
+        "Default: derived from imagecorruptions' textures."),
     on_error: str = typer.Option("fail", help="fail | skip (items with a bad image or an empty question go to failures.jsonl)"),
     allow_nonstandard: bool = typer.Option(False, help="Accept a POPE split whose length is not 3000."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default generated/<suite>)."),
@@ -122,15 +128,15 @@ def generate(
     choices = {"engine": (engine, ("fast", "reference")), "image-format": (image_format, ("png", "jpeg")),
                "on-error": (on_error, ("fail", "skip"))}
     for option, (value, allowed) in choices.items():
-        if value not in allowed:
+        if value is not None and value not in allowed:
             raise typer.BadParameter(f"--{option} {value!r}: choose one of {', '.join(allowed)}")
     prompt = read_translation_prompt(translation_prompt) if translation_prompt else DEFAULT_PROMPT
     config = GenerateConfig(
         suite=suite, protocol=get_protocol(protocol).name, source=source, images=images, severities=parse_severities(severity),
         perturbations=perturbations, engine=engine, seed=seed, limit=limit,  # type: ignore[arg-type]
         image_format=image_format, quality=quality, on_error=on_error,  # type: ignore[arg-type]
-        allow_nonstandard=allow_nonstandard, similarity_model=similarity_model,
-        translation_prompt_sha256=prompt.sha256,
+        allow_nonstandard=allow_nonstandard, assets=str(assets) if assets else None,
+        similarity_model=similarity_model, translation_prompt_sha256=prompt.sha256,
     )
     root = output_root(out, suite)
     hook = _translation_hook(translator_base_url, translator_model, translator_azure, translations, translation_cache,
@@ -143,6 +149,9 @@ def generate(
 
         summary = run_generate(config, root, num_proc=num_proc, text_hook=hook, progress=start)
     console.print(_summary(summary))
+    from robustbench_mllm.runners.generate.protocol_record import protocol_line
+
+    console.print(protocol_line(summary.protocol), soft_wrap=True)
     for line in _text_settings(config, prompt, summary):
         console.print(line)
     if any("translate_" in r.variant for r in summary.written):

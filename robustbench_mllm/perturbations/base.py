@@ -8,6 +8,7 @@ A perturbation is pure: ``apply(value, severity, rng)`` takes an RGB uint8 array
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -36,6 +37,14 @@ class Perturbation:
     def prepare(self, values: Sequence[Any], severity: int) -> None:
         """Optional batch hook called once with every value before ``apply`` (translation uses it
         to fetch all translations concurrently). Default: nothing to do."""
+
+    def use_assets(self, folder: Path | None) -> None:
+        """Read the third-party files this perturbation needs (e.g. frost textures) from
+        ``folder`` instead of its default source. Default: needs none."""
+
+    def assets_record(self) -> dict[str, Any] | None:
+        """Which third-party files ``apply`` uses, with their sha256 (for the manifest)."""
+        return None
 
 
 perturbation_registry: Registry[Perturbation] = Registry("perturbation")

@@ -83,10 +83,11 @@ def _variant_entry(out: Path, dataset: str, variant: str, seed: int, sha256: str
 
 def build_manifest(
     out: Path, identity: dict[str, Any], infos: Sequence[SourceInfo], items: dict[str, int], complete: bool,
-    known_sha256: Mapping[tuple[str, str], str] | None = None,
+    known_sha256: Mapping[tuple[str, str], str] | None = None, protocol: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``known_sha256``: ``{(dataset, variant): sha256}`` of files hashed when written; the other
-    variant files present (kept from an earlier run) are hashed here."""
+    variant files present (kept from an earlier run) are hashed here. ``protocol``: the protocol's
+    record with what this run used under it (storage, assets), stored as the "protocol" key."""
     known = known_sha256 or {}
     out = Path(out)
     present = list_variants(out) if complete else {}
@@ -104,7 +105,7 @@ def build_manifest(
         }
         for info in infos
     }
-    manifest = {**_header(complete, identity), "datasets": datasets}
+    manifest = {**_header(complete, identity), **({"protocol": dict(protocol)} if protocol else {}), "datasets": datasets}
     failures = out / FAILURES
     if complete and failures.is_file():
         count = sum(1 for line in failures.read_text(encoding="utf-8").splitlines() if line.strip())

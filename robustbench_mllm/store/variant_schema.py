@@ -1,6 +1,11 @@
 """The columns of a generated variant (``<dataset>/<variant>/data.parquet``): the ``datasets``
 features it is written with, and the item <-> row mapping. ``store.variant_writer`` writes the
-rows, ``store.variants`` reads them back."""
+rows, ``store.variants`` reads them back.
+
+``position`` is the row's place in the data set's order: the writer stores rows grouped by image
+(so each image is stored once) and sets it; ``store.variants`` returns rows sorted by it. Other
+readers (``datasets.load_dataset`` of a published variant) see the stored, image-grouped order
+and can sort by ``position``."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 
 from robustbench_mllm.records import Item, JudgeContext, VariantSpec
 
+POSITION = "position"
 STRING_COLUMNS = (
     "id", "source_id", "dataset", "split", "image_id", "question", "reference_answer",
     "category", "label", "context", "variant", "perturbation", "modality",
@@ -22,6 +28,7 @@ def features() -> Any:
     spec["choices"] = datasets.Sequence(datasets.Value("string"))
     spec["severity"] = datasets.Value("int32")  # 0 for clean
     spec["seed"] = datasets.Value("int64")
+    spec[POSITION] = datasets.Value("int64")
     return datasets.Features(spec)
 
 

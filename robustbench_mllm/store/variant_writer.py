@@ -1,20 +1,22 @@
-"""Write rows into a variant parquet file, each run of rows sharing an image storing it once.
+"""Write rows into a variant parquet file, storing each distinct image once.
 
-POPE has 9000 rows over 500 images, the 6 questions of one image consecutive within each of its 3
-splits. Each row group's image bytes go to the parquet writer as a dictionary array (the group's
-distinct images plus one index per row, ``_image_column``), written as the column's dictionary
-page as it is; the dictionary page limit is above the row group's images, so the writer never
-falls back to plain encoding: a row group stores each distinct image once plus a small index per
-row. (The file carries no Arrow schema, see ``write_rows``; readers see plain binary.)
+POPE has 9000 rows over 500 images: the 6 questions of one image are consecutive within each of
+its 3 splits, so the 3 runs of one image lie a whole split apart. The writer therefore stores the
+rows grouped by image (``by_image``: images in first-seen order, each image's rows in their
+order), each row carrying its ``position`` in the order given, which ``store.variants`` restores.
+Each row group's image bytes go to the parquet writer as a dictionary array (the group's distinct
+images plus one index per row, ``_image_column``), written as the column's dictionary page as it
+is; the dictionary page limit is above the row group's images, so the writer never falls back to
+plain encoding. A row group thus stores each of its images once plus a small index per row, and
+as all rows of an image are consecutive, the file holds every distinct image once, whatever the
+order of the rows given (POPE: 500 images, not 1500). (The file carries no Arrow schema, see
+``write_rows``; readers see plain binary.)
 
 Row groups hold at most ``GROUP_IMAGE_BYTES`` of row images (counting every row's copy), because
 ``datasets.load_dataset`` reads a whole row group into one record batch with every row's bytes
 written out (Arrow cannot do that above 2 GiB for a nested column, and it costs that memory). A
-group ends before a run of consecutive rows sharing an image rather than inside it, so each run
-is stored once: POPE keeps one copy per image per split (3), as the 3 runs of one image lie a whole
-split apart, far beyond any row group ``datasets`` could read. Storing each image once would need
-rows grouped by image, i.e. a different item order; rows keep the order given. The grouping
-depends only on the rows, so the same rows always give the same bytes.
+group ends before a run of rows sharing an image rather than inside it (only a run larger than
+the limit is cut). The grouping depends only on the rows, so the same rows give the same bytes.
 """
 
 from __future__ import annotations
@@ -28,8 +30,12 @@ from typing import Any
 from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.io_utils import sha256_file
 from robustbench_mllm.store.layout import VARIANT_FILE, variant_dir
+from robustbench_mllm.store.variant_schema import POSITION
 
 GROUP_IMAGE_BYTES = 64 * 2**20
+# A group holding the rows of one image alone may grow to this (a 5.7 MB PNG in 18 POPE rows is
+# 102 MB), so the image is still stored once; far below Arrow's 2 GiB per batch.
+RUN_IMAGE_BYTES = 16 * GROUP_IMAGE_BYTES
 # Per column chunk; above the group limit so the image dictionary always fits (parquet pages
 # must stay below 2 GiB).
 DICTIONARY_PAGE_BYTES = 2 * GROUP_IMAGE_BYTES
@@ -50,9 +56,25 @@ def _same_image(a: bytes | None, b: bytes | None) -> bool:
     return a is b or a == b
 
 
-def row_groups(rows: Iterable[dict[str, Any]], limit: int = GROUP_IMAGE_BYTES) -> Iterator[list[dict[str, Any]]]:
+def by_image(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` regrouped so the rows of each image are consecutive (images in first-seen order,
+    rows of one image in their order), each with its ``position`` in the order given."""
+    runs: dict[bytes | None, list[dict[str, Any]]] = {}
+    for position, row in enumerate(rows):
+        data = _image_bytes(row)
+        if data is not None and not isinstance(data, bytes):
+            raise DataFormatError(f"row {position} (id {row.get('id')!r}), field 'image': bytes expected, "
+                                  f"got {type(data).__name__}")
+        runs.setdefault(data, []).append({**row, POSITION: position})
+    return [row for run in runs.values() for row in run]
+
+
+def row_groups(
+    rows: Iterable[dict[str, Any]], limit: int = GROUP_IMAGE_BYTES, run_limit: int = RUN_IMAGE_BYTES
+) -> Iterator[list[dict[str, Any]]]:
     """Consecutive rows cut into groups of at most ``limit`` row-image bytes, cutting before a run
-    of rows that share an image rather than inside it (a run larger than ``limit`` is cut)."""
+    of rows that share an image rather than inside it; a run larger than ``limit`` gets a group
+    of its own, cut only beyond ``run_limit``."""
     group: list[dict[str, Any]] = []
     size = 0
     run_start = 0  # where the run of rows sharing the last row's image begins in ``group``
@@ -64,7 +86,8 @@ def row_groups(rows: Iterable[dict[str, Any]], limit: int = GROUP_IMAGE_BYTES) -
             yield group[:run_start]  # the run moves on to the next group whole
             group = group[run_start:]
             size, run_start = length * len(group), 0
-        if group and size + length > limit:
+        alone = continues_run and run_start == 0  # the group is one run so far
+        if group and size + length > (max(limit, run_limit) if alone else limit):
             yield group
             group, size = [], 0
         if not group or not continues_run:
@@ -84,7 +107,7 @@ def _first_bad_field(group: list[dict[str, Any]], schema: Any, first_row: int) -
             try:
                 pa.array([row.get(field.name)], type=field.type)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                return f"row {first_row + offset} (id {row.get('id')!r}), field {field.name!r}: {exc}"
+                return f"row {row.get(POSITION, first_row + offset)} (id {row.get('id')!r}), field {field.name!r}: {exc}"
     return f"rows {first_row}..{first_row + len(group) - 1} do not fit the variant schema"
 
 
@@ -140,9 +163,8 @@ def _group_table(group: list[dict[str, Any]], schema: Any) -> Any:
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]], group_limit: int = GROUP_IMAGE_BYTES) -> int:
-    """Write ``rows`` (``store.variant_schema.item_to_row`` dicts) to ``path``; returns the row count.
-
-    Holds one row group at a time in memory (at most ``group_limit`` bytes of images)."""
+    """Write ``rows`` (``store.variant_schema.item_to_row`` dicts) to ``path``, grouped by image
+    (``by_image``); returns the row count. Holds the rows and each distinct image once in memory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -157,7 +179,7 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], group_limit: int = GR
     options = {"use_dictionary": True, "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES, "store_schema": False}
     with pq.ParquetWriter(str(path), schema, **options) as writer:
         writer.add_key_value_metadata({b"huggingface": schema.metadata[b"huggingface"]})
-        for group in row_groups(rows, group_limit):
+        for group in row_groups(by_image(rows), group_limit):
             try:
                 table = _group_table(group, schema)
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:  # TypeError: unhashable bytes

@@ -7,11 +7,14 @@ because the writer renames a variant into place only once it is complete.
 
 Read with pyarrow directly, which needs no cache folder. The image bytes are dictionary-encoded
 (``store.variant_writer``) and read back as a dictionary: rows showing the same image share one
-``bytes`` object instead of each holding a copy (POPE: 500 images, 9000 rows).
+``bytes`` object instead of each holding a copy (POPE: 500 images, 9000 rows). Rows are stored
+grouped by image; every reader here returns them in the data set's order (their ``position``
+column; files written before it existed are in that order already) and without that column.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 from robustbench_mllm.errors import ConfigError, DataFormatError, MissingResourceError
 from robustbench_mllm.records import Item
 from robustbench_mllm.store.layout import VARIANT_FILE, variant_file
-from robustbench_mllm.store.variant_schema import row_to_item
+from robustbench_mllm.store.variant_schema import POSITION, row_to_item
 
 
 def _images(column: Any, shared: dict[bytes, bytes]) -> list[dict[str, Any] | None]:
@@ -45,19 +48,44 @@ def _group_rows(parquet: Any, group: int, shared: dict[bytes, bytes]) -> list[di
     return rows
 
 
+@contextlib.contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """A variant file pyarrow cannot read (truncated, not parquet) is one line naming it."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except pa.ArrowInvalid as exc:
+        raise DataFormatError(f"{path}: not a readable variant file ({exc}); generate this variant again") from None
+
+
 def _open(path: Path) -> Any:
     import pyarrow.parquet as pq
 
     # the image bytes come back as a dictionary: each distinct image once per row group
-    return pq.ParquetFile(str(path), read_dictionary=["image.bytes"])
+    with _readable(path):
+        return pq.ParquetFile(str(path), read_dictionary=["image.bytes"])
+
+
+def in_order(rows: list[dict[str, Any]], keep: bool = False) -> list[dict[str, Any]]:
+    """``rows`` sorted by their ``position``, which is then dropped unless ``keep`` (rows without
+    one, from files written before it, are in order already)."""
+    if not rows or POSITION not in rows[0]:
+        return rows
+    if rows[0][POSITION] is not None:  # null: written without positions, in order already
+        rows.sort(key=lambda row: row[POSITION])
+    if not keep:
+        for row in rows:
+            del row[POSITION]
+    return rows
 
 
 def read_variant_rows(path: Path) -> list[dict[str, Any]]:
-    """All rows of a variant file as dicts (image as {"bytes", "path"}); rows showing the same
-    image share one ``bytes`` object."""
+    """All rows of a variant file as dicts (image as {"bytes", "path"}), in the data set's order;
+    rows showing the same image share one ``bytes`` object."""
     shared: dict[bytes, bytes] = {}
     with _open(path) as parquet:
-        return [row for group in range(parquet.num_row_groups) for row in _group_rows(parquet, group, shared)]
+        return in_order([row for group in range(parquet.num_row_groups) for row in _group_rows(parquet, group, shared)])
 
 
 def read_variant(path: Path) -> list[Item]:
@@ -65,20 +93,14 @@ def read_variant(path: Path) -> list[Item]:
 
 
 def iter_variant(path: Path, batch_size: int) -> Iterator[list[Item]]:
-    """The items of a variant file in batches of ``batch_size`` (the last may be shorter), reading
-    one row group at a time: memory stays near one row group's distinct images."""
+    """The items of a variant file in batches of ``batch_size`` (the last may be shorter), in the
+    data set's order. Memory: the variant's distinct images, each once (rows are stored grouped by
+    image, so a batch in the data set's order may need images from anywhere in the file)."""
     if batch_size < 1:
         raise ConfigError(f"`batch_size` must be at least 1, got {batch_size}")
-    pending: list[Item] = []
-    with _open(path) as parquet:
-        for group in range(parquet.num_row_groups):
-            pending.extend(row_to_item(row) for row in _group_rows(parquet, group, {}))
-            full = len(pending) - len(pending) % batch_size
-            for start in range(0, full, batch_size):
-                yield pending[start : start + batch_size]
-            pending = pending[full:]
-    if pending:
-        yield pending
+    items = read_variant(path)
+    for start in range(0, len(items), batch_size):
+        yield items[start : start + batch_size]
 
 
 def variant_order(name: str) -> tuple[int, str]:
@@ -128,16 +150,22 @@ def row_count(path: Path) -> int:
     """Rows of a variant file, from its footer (no data read)."""
     import pyarrow.parquet as pq
 
-    return int(pq.ParquetFile(str(path)).metadata.num_rows)
+    with _readable(path):
+        return int(pq.ParquetFile(str(path)).metadata.num_rows)
 
 
 def read_columns(path: Path, columns: list[str], *, item_id: str | None = None) -> list[dict[str, Any]]:
     """Only ``columns`` of a variant file (cheap: the image column is skipped unless named), or
-    only the rows of one item with ``item_id``."""
+    only the rows of one item with ``item_id``, in the data set's order."""
     import pyarrow.parquet as pq
 
     filters = [("id", "=", item_id)] if item_id is not None else None
-    return pq.read_table(str(path), columns=columns, filters=filters).to_pylist()
+    with _readable(path):
+        if POSITION not in pq.read_schema(str(path)).names:
+            return pq.read_table(str(path), columns=columns, filters=filters).to_pylist()
+        wanted = columns if POSITION in columns else [*columns, POSITION]
+        rows = pq.read_table(str(path), columns=wanted, filters=filters).to_pylist()
+    return in_order(rows, keep=POSITION in columns)
 
 
 _LABEL_COLUMNS = ["id", "dataset", "split", "question", "label", "choices", "image_id"]
@@ -179,7 +207,8 @@ def _read_item_table(path: Path, mtime_ns: int, size: int) -> tuple[dict[str, An
 
     if size < 0:
         return ()
-    names = set(pq.read_schema(str(path)).names)
+    with _readable(path):
+        names = set(pq.read_schema(str(path)).names)
     missing = {"id", "image_id"} - names
     if missing:
         raise DataFormatError(f"{path}: missing column(s) {sorted(missing)}")

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from robustbench_mllm.cli.app import app
 from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.io_utils import read_jsonl
+from robustbench_mllm.perturbations.base import perturbation_for
 from robustbench_mllm.registry import load_registry
 from robustbench_mllm.runners.generate.plan import GenerateConfig
 from robustbench_mllm.runners.generate.run import run_generate
@@ -67,7 +68,8 @@ def test_bad_images_fail_with_file_and_item_or_are_skipped(tmp_path: Path) -> No
 
 def test_shared_image_is_corrupted_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root, images = _pope_folder(tmp_path / "pope", GOOD)
-    frost = load_registry("perturbations").get("frost")
+    load_registry("perturbations")
+    frost = perturbation_for("frost", "vittle")  # the default protocol's implementation
     seen: list[int] = []
     real_apply = frost.apply
 
@@ -87,7 +89,7 @@ def test_shared_image_is_corrupted_once(tmp_path: Path, monkeypatch: pytest.Monk
 def test_cli_writes_variants_and_summary(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     result = CliRunner().invoke(app, ["generate", "--perturbations", "visual", "--limit", "1", "--severity", "2",
-                                      "--image-format", "jpeg", "--out", str(out)])
+                                      "--protocol", "canonical", "--image-format", "jpeg", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "zoom_blur_s2" in result.output and "rows" in result.output
     assert len(list_variants(out)["sample_pope"]) == 10

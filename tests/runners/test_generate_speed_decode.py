@@ -18,7 +18,7 @@ import robustbench_mllm.imaging as imaging
 from robustbench_mllm.io_utils import read_json, sha256_file
 from robustbench_mllm.records import Item, VariantSpec
 from robustbench_mllm.runners.generate.decoded import DECODED_DIR
-from robustbench_mllm.runners.generate.plan import GenerateConfig
+from robustbench_mllm.runners.generate.plan import GenerateConfig, with_storage
 from robustbench_mllm.runners.generate.run import _make_pool, run_generate
 from robustbench_mllm.runners.generate.worker import make_units
 from robustbench_mllm.store.variants import list_variants, load_items
@@ -99,7 +99,8 @@ def test_units_carry_no_image_bytes(tmp_path: Path) -> None:
                   image_id=f"img{n % 2}") for n in range(4)]
     arrays = {"img0": tmp_path / "000000.npy", "img1": tmp_path / "000001.npy"}
     specs = [VariantSpec(), VariantSpec(visual="fog", severity=2)]
-    units = make_units("d", items, specs, {}, arrays, tmp_path, "fast", "canonical", 0, "png", 95, "png")
+    params = with_storage(GenerateConfig(protocol="canonical"))
+    units = make_units("d", items, specs, {}, arrays, tmp_path, params)
     assert [u.visual for u in units] == [None, "fog"]
     assert all(item.image is None for unit in units for item in unit.items)
     assert [i.id for i in units[1].items] == [i.id for i in items]

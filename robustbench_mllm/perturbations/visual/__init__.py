@@ -1,10 +1,12 @@
 """The 9 ImageNet-C visual corruptions of the Vittle benchmark, severities 1-5, each with a fast
-NumPy/OpenCV engine (``apply``) and the imagecorruptions reference engine (``apply_reference``).
+NumPy/OpenCV engine (``apply``) and the imagecorruptions reference engine (``apply_reference``),
+plus the ``vittle`` protocol's own versions (``mm_robustness``, ``mm_frost``: MM_Robustness's code
+path, whose reference engine is a plain port of its per-image functions).
 
 Importing this package registers them (it imports OpenCV; keep it off the CLI's ``--help`` path).
 """
 
-from robustbench_mllm.perturbations.visual import blur, fog, frost, noise, tone
+from robustbench_mllm.perturbations.visual import blur, fog, frost, mm_frost, mm_robustness, noise, tone
 from robustbench_mllm.perturbations.visual.engine import VisualCorruption
 
 VISUAL_PERTURBATIONS: tuple[str, ...] = (
@@ -18,6 +20,8 @@ __all__ = [
     "blur",
     "fog",
     "frost",
+    "mm_frost",
+    "mm_robustness",
     "noise",
     "tone",
 ]

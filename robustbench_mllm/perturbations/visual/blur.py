@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -50,7 +50,7 @@ class DefocusBlur(VisualCorruption):
         kernel = disk_kernel(level["radius"], level["alias_blur"])
         # All three channels in one call; OpenCV's default border (reflect-101) as in the reference.
         blurred = cv2.filter2D(img.astype(np.float32), -1, kernel)
-        return to_uint8(blurred.reshape(img.shape))
+        return to_uint8(blurred.reshape(img.shape), rounding=self.rounding)
 
 
 def zoom_factors(stop: float, step: float) -> np.ndarray:
@@ -58,18 +58,32 @@ def zoom_factors(stop: float, step: float) -> np.ndarray:
     return np.arange(1, stop, step)
 
 
-def _zoom_matrix(side: tuple[int, int], factor: float) -> np.ndarray:
+def _zoom_matrix(side: tuple[int, int], factor: float, centre_trim: bool) -> np.ndarray:
     """Inverse affine map (output pixel -> source pixel) of imagecorruptions' ``clipped_zoom``:
     crop the centre ``ceil(side / factor)`` pixels, zoom them with scipy's corner-aligned linear
-    interpolation to ``round(crop * factor)`` pixels, keep the top-left ``side`` pixels."""
+    interpolation to ``round(crop * factor)`` pixels, keep the top-left ``side`` pixels (or, with
+    ``centre_trim``, the centre ones, as MM_Robustness does)."""
     matrix = np.zeros((2, 3), dtype=np.float64)
     for axis, length in enumerate(side):  # axis 0 = x (width), 1 = y (height)
         crop = math.ceil(length / factor)
         start = (length - crop) // 2
         zoomed = int(round(crop * factor))
         matrix[axis, axis] = (crop - 1) / (zoomed - 1) if zoomed > 1 else 0.0
-        matrix[axis, 2] = start
+        trim = (zoomed - length) // 2 if centre_trim else 0
+        matrix[axis, 2] = start + trim * matrix[axis, axis]
     return matrix
+
+
+def scipy_edge_zeros(length: int, factor: float, centre_trim: bool) -> np.ndarray:
+    """Output indices (along a side of ``length``) where scipy's ``zoom`` (mode "constant") puts 0:
+    it maps zoomed index k to ``k * ((crop - 1) / (zoomed - 1))`` and treats a coordinate that
+    rounds past ``crop - 1`` (e.g. 159 * (125 / 159) > 125) as outside the image."""
+    crop = math.ceil(length / factor)
+    zoomed = int(round(crop * factor))
+    trim = (zoomed - length) // 2 if centre_trim else 0
+    index = np.arange(trim, trim + length)
+    ratio = (crop - 1) / (zoomed - 1) if zoomed > 1 else 1.0
+    return np.flatnonzero(index * ratio > crop - 1)
 
 
 @register_perturbation("zoom_blur")
@@ -82,6 +96,10 @@ class ZoomBlur(VisualCorruption):
         {"stop": stop, "step": step}
         for stop, step in ((1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03))
     )
+    centre_trim: ClassVar[bool] = False  # MM_Robustness trims the zoomed crop at its centre
+    # MM_Robustness's output keeps scipy's zero edge pixels (``scipy_edge_zeros``); this family
+    # keeps robust-mllm 0.1's bytes
+    edge_zeros: ClassVar[bool] = False
 
     def params(self, severity: int) -> str:
         level = self.level(severity)
@@ -94,7 +112,13 @@ class ZoomBlur(VisualCorruption):
         height, width, _ = img.shape
         source = img.astype(np.float32)
         factors = zoom_factors(level["stop"], level["step"])
-        matrices = [_zoom_matrix((width, height), float(factor)) for factor in factors[1:]]
+        matrices = [_zoom_matrix((width, height), float(factor), self.centre_trim) for factor in factors[1:]]
+        empty = np.zeros(0, dtype=np.intp)
+        zeros = [
+            (scipy_edge_zeros(width, float(f), self.centre_trim), scipy_edge_zeros(height, float(f), self.centre_trim))
+            if self.edge_zeros else (empty, empty)
+            for f in factors[1:]
+        ]
         result = np.empty_like(img)
         # Output in blocks of rows, so only the float32 source is image-sized (an 8000x6000 photo
         # needs no full-size accumulator or layer).
@@ -104,16 +128,21 @@ class ZoomBlur(VisualCorruption):
             # The reference averages the image with all its zooms, ``(x + out) / (n + 1)``; the
             # first factor is always exactly 1.0 (the identity): a second copy of x, not a warp.
             total = source[top:bottom] * 2.0
-            for matrix in matrices:
+            for matrix, (zero_cols, zero_rows) in zip(matrices, zeros):
                 block_matrix = matrix.copy()
                 block_matrix[:, 2] += matrix[:, 1] * top  # output row y is image row top + y
-                total += cv2.warpAffine(
+                layer = cv2.warpAffine(
                     source,
                     block_matrix,
                     (width, bottom - top),
                     flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                     borderMode=cv2.BORDER_REPLICATE,
                 )
+                if self.edge_zeros:
+                    layer[:, zero_cols] = 0
+                    layer[zero_rows[(zero_rows >= top) & (zero_rows < bottom)] - top] = 0
+                total += layer
+                del layer  # before the next warp: one layer-sized temporary at a time
             total /= len(factors) + 1
-            to_uint8(total, out=result[top:bottom])
+            to_uint8(total, out=result[top:bottom], rounding=self.rounding)
         return result

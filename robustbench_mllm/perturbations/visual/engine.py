@@ -24,6 +24,7 @@ import numpy as np
 from robustbench_mllm.errors import ConfigError
 from robustbench_mllm.imaging import check_rgb
 from robustbench_mllm.perturbations.base import Perturbation, check_severity
+from robustbench_mllm.perturbations.visual.pixels import Rounding
 
 # imagecorruptions.corrupt refuses smaller images.
 REFERENCE_MIN_SIDE = 32
@@ -39,6 +40,8 @@ class VisualCorruption(Perturbation):
 
     modality: ClassVar[Literal["visual"]] = "visual"
     levels: ClassVar[tuple[dict[str, Any], ...]]
+    # how the float result becomes 8-bit; the MM_Robustness (vittle) family rounds half to even
+    rounding: ClassVar[Rounding] = "truncate"
 
     def level(self, severity: int) -> dict[str, Any]:
         return self.levels[check_severity(severity) - 1]

@@ -13,7 +13,7 @@ import numpy as np
 
 from robustbench_mllm.perturbations.base import register_perturbation
 from robustbench_mllm.perturbations.visual.engine import VisualCorruption
-from robustbench_mllm.perturbations.visual.pixels import map_grey_levels, map_rows, to_uint8
+from robustbench_mllm.perturbations.visual.pixels import Rounding, map_grey_levels, map_rows, to_uint8
 
 
 @register_perturbation("gaussian_noise")
@@ -33,7 +33,7 @@ class GaussianNoise(VisualCorruption):
             noise *= scale
             return np.add(block, noise, out=noise)
 
-        return map_grey_levels(img, add_noise)
+        return map_grey_levels(img, add_noise, self.rounding)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class PoissonTables:
 
 
 @functools.lru_cache(maxsize=8)
-def poisson_tables(photons: int) -> PoissonTables:
+def poisson_tables(photons: int, rounding: Rounding = "truncate") -> PoissonTables:
     rate = np.arange(256) / 255.0 * photons
     support = int(np.ceil(photons + 12 * np.sqrt(photons) + 12))
     counts = np.arange(support)
@@ -70,7 +70,7 @@ def poisson_tables(photons: int) -> PoissonTables:
     edges = np.arange(buckets) / buckets
     guide = np.stack([np.searchsorted(row, edges, side="right") for row in cdf]).astype(np.int32)
     grey = np.clip(counts / float(photons), 0, 1) * 255  # the reference's count -> grey level
-    tables = PoissonTables(cdf.ravel(), guide.ravel(), to_uint8(grey), buckets)
+    tables = PoissonTables(cdf.ravel(), guide.ravel(), to_uint8(grey, rounding=rounding), buckets)
     for table in (tables.cdf, tables.guide, tables.grey):
         table.setflags(write=False)
     return tables
@@ -106,7 +106,7 @@ class ShotNoise(VisualCorruption):
     def corrupt(
         self, img: np.ndarray, level: dict[str, Any], rng: np.random.Generator
     ) -> np.ndarray:
-        tables = poisson_tables(level["photons"])
+        tables = poisson_tables(level["photons"], self.rounding)
         return map_rows(img, lambda block: sample_poisson_grey(block, tables, rng))
 
 
@@ -128,4 +128,4 @@ class SpeckleNoise(VisualCorruption):
             noise += 1.0
             return np.multiply(block, noise, out=noise)
 
-        return map_grey_levels(img, add_speckle)
+        return map_grey_levels(img, add_speckle, self.rounding)

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
+
+# How float grey levels become 8-bit: imagecorruptions truncates (``np.uint8(x)``); MM_Robustness
+# wrote float arrays with ``cv2.imwrite``, which rounds half to even (and saturates).
+Rounding = Literal["truncate", "half_even"]
 
 # Pointwise corruptions work on blocks of about this many float32 values: the temporaries stay in
 # cache for small images and bounded (a few MB) for an 8000x6000 photo.
 _BLOCK_VALUES = 1 << 18
 
 
-def to_uint8(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Clip grey levels to [0, 255] (in place for a float array) and truncate towards zero.
+def to_uint8(
+    values: np.ndarray, out: np.ndarray | None = None, rounding: Rounding = "truncate"
+) -> np.ndarray:
+    """Clip grey levels to [0, 255] (in place for a float array), then truncate towards zero or
+    round half to even (``rounding``).
 
-    imagecorruptions ends every corruption with ``np.uint8(float_image)``, which truncates; we
-    truncate too so both engines agree to the grey level instead of differing by rounding.
+    imagecorruptions ends every corruption with ``np.uint8(float_image)``, which truncates; the
+    imagecorruptions-family corruptions truncate too so both engines agree to the grey level.
     """
     clipped = np.clip(values, 0.0, 255.0, out=values if values.dtype.kind == "f" else None)
+    if rounding == "half_even" and clipped.dtype.kind == "f":
+        clipped = np.rint(clipped, out=clipped)
     if out is None:
         return clipped.astype(np.uint8)
-    out[...] = clipped  # float -> uint8 assignment truncates
+    out[...] = clipped  # float -> uint8 assignment truncates (already rounded for half_even)
     return out
 
 
@@ -43,6 +53,8 @@ def map_rows(img: np.ndarray, transform: Callable[[np.ndarray], np.ndarray]) -> 
     return result
 
 
-def map_grey_levels(img: np.ndarray, transform: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """``map_rows`` for a formula on float32 grey levels (0..255); the result is truncated."""
-    return map_rows(img, lambda block: to_uint8(transform(block.astype(np.float32))))
+def map_grey_levels(
+    img: np.ndarray, transform: Callable[[np.ndarray], np.ndarray], rounding: Rounding = "truncate"
+) -> np.ndarray:
+    """``map_rows`` for a formula on float32 grey levels (0..255), converted with ``rounding``."""
+    return map_rows(img, lambda block: to_uint8(transform(block.astype(np.float32)), rounding=rounding))

@@ -14,7 +14,7 @@ import numpy as np
 
 from robustbench_mllm.perturbations.base import register_perturbation
 from robustbench_mllm.perturbations.visual.engine import VisualCorruption
-from robustbench_mllm.perturbations.visual.pixels import map_rows, to_uint8
+from robustbench_mllm.perturbations.visual.pixels import Rounding, map_rows, to_uint8
 
 _GREY_LEVELS = np.arange(256, dtype=np.float64)
 
@@ -32,10 +32,10 @@ class Contrast(VisualCorruption):
         means = np.array(cv2.mean(img)[:3])  # per-channel means, accumulated in float64
         # One 256-entry table per channel, shape (1, 256, 3) as cv2.LUT wants for 3 channels.
         table = (_GREY_LEVELS[:, None] - means) * level["factor"] + means
-        return cv2.LUT(img, to_uint8(table)[None])
+        return cv2.LUT(img, to_uint8(table, rounding=self.rounding)[None])
 
 
-def brightness_table(shift: float) -> np.ndarray:
+def brightness_table(shift: float, rounding: Rounding = "truncate") -> np.ndarray:
     """``table[v, x]``: new grey level of a channel at ``x`` in a pixel whose max channel is ``v``.
 
     Hue and saturation stay fixed in the reference's HSV round trip and RGB is linear in V at fixed
@@ -47,7 +47,7 @@ def brightness_table(shift: float) -> np.ndarray:
     scale = np.divide(new_value, value, out=np.zeros_like(value), where=value > 0)
     table = _GREY_LEVELS[None, :] * scale
     table[0, :] = new_value[0, 0] * 255.0
-    return to_uint8(table)
+    return to_uint8(table, rounding=rounding)
 
 
 @register_perturbation("brightness")
@@ -60,7 +60,7 @@ class Brightness(VisualCorruption):
     def corrupt(
         self, img: np.ndarray, level: dict[str, Any], rng: np.random.Generator
     ) -> np.ndarray:
-        table = brightness_table(level["shift"]).ravel()
+        table = brightness_table(level["shift"], self.rounding).ravel()
 
         def brighten(block: np.ndarray) -> np.ndarray:
             value = np.maximum(np.maximum(block[..., 0], block[..., 1]), block[..., 2])

@@ -8,7 +8,7 @@ and textual + joint as well only with ``--perturbations all`` (or when named exp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,10 +39,11 @@ class GenerateConfig:
     engine: Engine = "fast"
     seed: int = 0
     limit: int | None = None
-    image_format: ImageFormat = "png"
-    quality: int = 95
+    image_format: ImageFormat | None = None  # None: the protocol's storage (``with_storage``)
+    quality: int | None = None
     on_error: OnError = "fail"
     allow_nonstandard: bool = False
+    assets: str | None = None  # MM_Robustness's frost files (vittle); None: derived textures
     similarity_model: str | None = None  # EDA's similarity filter for vittle's word edits; None: off
     translation_prompt_sha256: str = DEFAULT_PROMPT.sha256
 
@@ -58,8 +59,32 @@ class GenerateConfig:
         return {**kept, "similarity_filter": self.similarity_model is not None}
 
     @property
+    def storage(self) -> tuple[ImageFormat, int]:
+        """(image format, JPEG quality), once ``with_storage`` has set them from the protocol."""
+        if self.image_format is None or self.quality is None:
+            raise AssertionError("GenerateConfig.storage before with_storage")
+        return self.image_format, self.quality
+
+    @property
     def image_ext(self) -> str:
         return "png" if self.image_format == "png" else "jpg"
+
+
+def with_storage(config: GenerateConfig) -> GenerateConfig:
+    """``config`` with ``image_format`` and ``quality`` set from its protocol. ``vittle`` stores
+    what MM_Robustness stored (OpenCV's JPEG writer, quality 95, 4:2:0), so a format or quality
+    chosen under it is refused rather than silently making a different benchmark; ``canonical``
+    defaults to lossless PNG and takes either."""
+    protocol = get_protocol(config.protocol)
+    if protocol.image_storage == "jpeg_opencv_q95":
+        if config.image_format not in (None, "jpeg_opencv") or config.quality not in (None, 95):
+            raise ConfigError(
+                f"`image_format`/`quality`: protocol {protocol.name} stores images as MM_Robustness did "
+                "(OpenCV JPEG, quality 95, 4:2:0); leave them unset, or use `protocol` canonical to choose")
+        return replace(config, image_format="jpeg_opencv", quality=95)
+    if config.assets is not None:
+        raise ConfigError(f"`assets` (MM_Robustness's frost textures) is used only by protocol vittle, not {protocol.name}")
+    return replace(config, image_format=config.image_format or "png", quality=config.quality or 95)
 
 
 def parse_severities(text: str) -> tuple[int, ...]:

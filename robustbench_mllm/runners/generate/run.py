@@ -24,7 +24,8 @@ from typing import Any
 from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.records import Item, SourceInfo, VariantSpec
 from robustbench_mllm.runners.generate.decoded import array_files, decode_to_file, remove_decoded
-from robustbench_mllm.runners.generate.plan import GenerateConfig, select_variants
+from robustbench_mllm.runners.generate.plan import GenerateConfig, select_variants, with_storage
+from robustbench_mllm.runners.generate.protocol_record import protocol_section
 from robustbench_mllm.runners.generate.texts import texts_for_variants
 from robustbench_mllm.runners.generate.worker import VariantResult, WorkUnit, make_units, run_unit
 from robustbench_mllm.store.layout import MANIFEST, variant_file
@@ -40,6 +41,7 @@ class GenerateSummary:
     written: tuple[VariantResult, ...]
     existing: tuple[tuple[str, str], ...]  # (dataset, variant) kept from an earlier run
     failures: tuple[dict[str, Any], ...]
+    protocol: dict[str, Any]  # the manifest's "protocol" section
 
 
 def limit_per_split(items: list[Item], limit: int | None) -> list[Item]:
@@ -161,6 +163,7 @@ def run_generate(
     """Generate into ``out``. ``text_hook`` gets the textual perturbations needed before any is
     applied (the CLI configures translation there); ``progress(total)`` returns an ``advance(n)``."""
     out = Path(out)
+    params = with_storage(params)
     with folder_lock(out, "generate", started_marker=MANIFEST):
         return _generate_locked(params, out, num_proc, text_hook, progress)
 
@@ -175,7 +178,8 @@ def _generate_locked(
     try:
         plans, failures = _load_plans(params, pool, out)
         infos, counts = [p[0] for p in plans], {info.dataset: len(items) for info, items, _, _ in plans}
-        write_manifest(out, build_manifest(out, identity, infos, counts, complete=False))
+        protocol = protocol_section(params, {s.visual for _, _, specs, _ in plans for s in specs if s.visual})
+        write_manifest(out, build_manifest(out, identity, infos, counts, complete=False, protocol=protocol))
         _remove_stale_temps(out, list(counts))
         text_names = frozenset(s.text for _, _, specs, _ in plans for s in specs if s.text)
         if text_hook and text_names:
@@ -186,8 +190,7 @@ def _generate_locked(
             existing.extend((info.dataset, s.name) for s in specs if _present(out, info.dataset, s))
             todo = [s for s in specs if not _present(out, info.dataset, s)]
             texts = texts_for_variants(items, todo, params, protect_objects=info.task == "yes_no")
-            units.extend(make_units(info.dataset, items, todo, texts, arrays, out, params.engine, params.protocol,
-                                    params.seed, params.image_format, params.quality, params.image_ext))
+            units.extend(make_units(info.dataset, items, todo, texts, arrays, out, params))
         advance = progress(sum(len(u.specs) for u in units)) if progress else (lambda n: None)
         written = _execute(units, pool, advance)
     finally:
@@ -196,9 +199,10 @@ def _generate_locked(
         remove_decoded(out)
     write_failures(out, failures)
     hashed = {(r.dataset, r.variant): r.sha256 for r in written}
-    write_manifest(out, build_manifest(out, identity, infos, counts, complete=True, known_sha256=hashed))
+    write_manifest(out, build_manifest(out, identity, infos, counts, complete=True, known_sha256=hashed,
+                                       protocol=protocol))
     written.sort(key=lambda r: (r.dataset, r.variant))
-    return GenerateSummary(out, tuple(written), tuple(existing), tuple(failures))
+    return GenerateSummary(out, tuple(written), tuple(existing), tuple(failures), protocol)
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from robustbench_mllm.imaging import ImageFormat
 from robustbench_mllm.records import Item, VariantSpec
 from robustbench_mllm.runners.generate.decoded import load_array
-from robustbench_mllm.runners.generate.plan import Engine
+from robustbench_mllm.runners.generate.plan import Engine, GenerateConfig
 from robustbench_mllm.runners.generate.texts import TextKey
 from robustbench_mllm.seeding import make_rng
 from robustbench_mllm.store.layout import VARIANT_FILE, variant_dir
@@ -45,6 +45,7 @@ class WorkUnit:
     image_format: ImageFormat
     quality: int
     image_ext: str
+    assets: str | None  # folder of third-party files (frost textures) the perturbation reads
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class ImageCache:
         self.unit = unit
         load_registry("perturbations")
         self.pert: Any = perturbation_for(unit.visual, unit.protocol) if unit.visual else None
+        if self.pert is not None:
+            self.pert.use_assets(Path(unit.assets) if unit.assets else None)
         self._encoded: dict[str, bytes] = {}
 
     def get(self, item: Item) -> bytes:
@@ -114,10 +117,10 @@ def run_unit(unit: WorkUnit) -> list[VariantResult]:
 
 def make_units(
     dataset: str, items: Sequence[Item], specs: Sequence[VariantSpec], texts: dict[TextKey, list[str]],
-    arrays: dict[str, Path], out_dir: Path, engine: Engine, protocol: str, seed: int, image_format: ImageFormat,
-    quality: int, image_ext: str,
+    arrays: dict[str, Path], out_dir: Path, params: GenerateConfig,
 ) -> list[WorkUnit]:
-    """Group ``specs`` by image treatment, in first-seen order."""
+    """Group ``specs`` by image treatment, in first-seen order (``params`` after ``with_storage``)."""
+    image_format, quality = params.storage
     # a hub source's items hold the encoded image: every unit would carry (and pickle) it
     light = tuple(replace(item, image=None) for item in items)
     groups: dict[tuple[str | None, int], list[VariantSpec]] = {}
@@ -129,7 +132,7 @@ def make_units(
         units.append(WorkUnit(
             dataset=dataset, visual=visual, severity=severity, specs=tuple(group), items=light,
             texts={k: v for k, v in texts.items() if k in needed}, arrays=arrays,
-            out_dir=Path(out_dir), engine=engine, protocol=protocol,
-            seed=seed, image_format=image_format, quality=quality, image_ext=image_ext,
+            out_dir=Path(out_dir), engine=params.engine, protocol=params.protocol, seed=params.seed,
+            image_format=image_format, quality=quality, image_ext=params.image_ext, assets=params.assets,
         ))
     return units
