@@ -39,7 +39,7 @@ class StageOutcome:
 def generate_pending(config: PipelineConfig) -> bool:
     """Whether the suite folder lacks a complete manifest made with these settings, or any of
     the variants these settings select."""
-    from robustbench_mllm.runners.generate.plan import select_variants
+    from robustbench_mllm.runners.generate.plan import select_variants, with_storage
     from robustbench_mllm.sources.catalog import default_perturbations
     from robustbench_mllm.store.layout import MANIFEST
     from robustbench_mllm.store.manifest import read_manifest
@@ -48,7 +48,7 @@ def generate_pending(config: PipelineConfig) -> bool:
     if not (config.data / MANIFEST).is_file():
         return True
     manifest = read_manifest(config.data)
-    params = config.generate
+    params = with_storage(config.generate)  # the storage generate records is the protocol's
     recorded = manifest.get("parameters") or {}
     wanted = json.loads(json.dumps(params.identity()))
     if not manifest.get("complete") or any(recorded.get(key) != value for key, value in wanted.items()):
