@@ -67,7 +67,13 @@ def test_generate_evaluate_judge_emid_represent_report(
 
     _ok(["evaluate", "--model", str(tiny_llava_dir), "--data", str(generated), "--out", str(run),
          "--max-new-tokens", "8", "--device", "cpu"])
-    evaluated = read_json(run / "results.json")["evaluate"]["datasets"]
+    section = read_json(run / "results.json")["evaluate"]
+    assert section["protocol"]["name"] == "vittle"  # the default, recorded with the data
+    made = section["generation"]  # how the data was made, as the manifest recorded it
+    assert made["storage"]["format"] == "jpeg" and made["storage"]["chroma"] == "4:2:0"
+    assert made["assets"]["frost"]["source"] == "derived" and len(made["translation_prompt_sha256"]) == 64
+    assert made["similarity_filter"]["on"] is False
+    evaluated = section["datasets"]
     for split_metrics in evaluated["sample_pope"].values():
         assert 0.0 <= split_metrics["metrics"]["llava"]["pooled"]["accuracy"] <= 1.0
 

@@ -40,6 +40,16 @@ def resolve_protocol(data: Path, override: str | None) -> Protocol:
     return get_protocol(override or recorded_protocol(data))
 
 
+def generation_record(data: Path) -> dict[str, Any]:
+    """What ``generate`` recorded about how the data was made beyond the protocol's own record
+    (image storage, asset hashes, similarity filter, translation prompt hash), for results files;
+    empty for folders written before it was recorded."""
+    path = Path(data) / MANIFEST
+    section = (read_json(path).get("protocol") if path.is_file() else None) or {}
+    fields = set(get_protocol(section.get("name")).record()) if section.get("name") else set()
+    return {k: v for k, v in section.items() if k not in fields}
+
+
 def check_resumable(out: Path, identity: dict[str, Any]) -> None:
     """Refuse to mix generations: an existing manifest must have the same identity parameters."""
     path = Path(out) / MANIFEST

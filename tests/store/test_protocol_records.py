@@ -35,3 +35,16 @@ def test_run_protocol_reads_new_and_old_run_json() -> None:
     assert run_protocol({"params": {"protocol": "vittle"}}) == "vittle"  # params only (no record yet)
     assert run_protocol({"params": {"max_new_tokens": None}}) == "canonical"  # before protocols existed
     assert run_protocol({}) == "canonical"
+
+
+def test_results_carry_how_the_data_was_made(tmp_path: Path) -> None:
+    import json
+
+    from robustbench_mllm.protocols import VITTLE
+    from robustbench_mllm.store.manifest import generation_record
+
+    assert generation_record(tmp_path) == {}  # no manifest
+    made = {"storage": {"format": "jpeg", "quality": 95}, "assets": {"frost": {"source": "derived"}},
+            "similarity_filter": {"on": False, "model": None}, "translation_prompt_sha256": "ab" * 32}
+    (tmp_path / "manifest.json").write_text(json.dumps({"protocol": {**VITTLE.record(), **made}}))
+    assert generation_record(tmp_path) == made  # the protocol's own fields are in the section's protocol record

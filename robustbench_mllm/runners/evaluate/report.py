@@ -15,6 +15,7 @@ from robustbench_mllm.runners.evaluate.shard import Shard, select_items
 from robustbench_mllm.store.layout import variant_file
 from robustbench_mllm.store.predictions import predicted_variants, read_answers
 from robustbench_mllm.store.results import update_results
+from robustbench_mllm.store.manifest import generation_record
 from robustbench_mllm.store.run_info import run_protocol
 from robustbench_mllm.store.variants import read_labelled_items
 
@@ -36,5 +37,5 @@ def score_run(
         answers = read_answers(run_dir, dataset, variant)
         task = task_of(items, f"{data}/{dataset}/{variant}")
         datasets.setdefault(dataset, {})[variant] = score_variant(items, answers, task, protocol)
-    payload = {"run": info, "datasets": datasets}
+    payload = {"run": info, "generation": generation_record(data), "datasets": datasets}
     return update_results(run_dir, SECTION, payload, protocol)[SECTION]
