@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from robustbench_mllm.downloads import PinnedFile
-from robustbench_mllm.errors import ConfigError, DataFormatError, MissingResourceError
+from robustbench_mllm.errors import ConfigError, MissingResourceError
 from robustbench_mllm.metrics.club import (
     CONFIG_FILE,
     ClubEstimator,
@@ -55,35 +55,26 @@ from robustbench_mllm.metrics.embeddings import (
     TextPooling,
     image_bytes,
 )
-from robustbench_mllm.metrics.emid import VariantEmbeddings, emid_report, training_pairs
+from robustbench_mllm.metrics.emid import emid_report, training_pairs
 from robustbench_mllm.metrics.jsd import JSDKind
 from robustbench_mllm.metrics.official_club import OFFICIAL_CLUB, load_official, official_estimator
 from robustbench_mllm.protocols import Protocol
-from robustbench_mllm.records import Item, is_open_ended
+from robustbench_mllm.records import is_open_ended
+from robustbench_mllm.runners.emid_embed import Embedders, RunEmbeddings, embed_run
 from robustbench_mllm.seeding import stable_seed
 from robustbench_mllm.store.layout import (
     embeddings_dir,
     estimator_dir,
     predictions_dir,
-    predictions_file,
     suite_estimator_dir,
     variant_file,
 )
 from robustbench_mllm.store.manifest import resolve_protocol
-from robustbench_mllm.store.predictions import predicted_datasets, read_answers
 from robustbench_mllm.store.results import update_results
 from robustbench_mllm.store.run_info import data_folder
 from robustbench_mllm.store.variants import list_variants, load_items
 
 BOUND_LABEL = "input-space bound (Oh et al. 2025) on CLIP/XLM-R embeddings"
-
-RunEmbeddings = dict[str, dict[str, VariantEmbeddings]]  # dataset -> variant -> embeddings
-
-
-@dataclass(frozen=True)
-class ScopedEmbeddings:
-    embeddings: RunEmbeddings
-    closed_form: tuple[str, ...]  # yes/no datasets: skipped by default, label-referenced when named
 
 
 @dataclass(frozen=True)
@@ -109,86 +100,11 @@ class EmidConfig:
     cache_dir: Path | None = None  # downloads; None: the user's cache folder
 
 
-@dataclass
-class Embedders:
-    image: ImageEmbedder
-    text: TextEmbedder
-
-    @property
-    def forward_calls(self) -> int:
-        return self.image.forward_calls + self.text.forward_calls
-
-
 def make_embedders(config: EmidConfig, run_dir: Path) -> Embedders:
     cache = embeddings_dir(run_dir)
     common: dict[str, Any] = {"cache_root": cache, "batch_size": config.batch_size, "device": config.device}
     return Embedders(ImageEmbedder(config.image_encoder, config.image_pooling, **common),
                      TextEmbedder(config.text_encoder, config.text_pooling, **common))
-
-
-def embed_variant(run_dir: Path, data: Path, dataset: str, variant: str, items: Sequence[Item],
-                  reference_field: str, embedders: Embedders) -> VariantEmbeddings:
-    """The answered ``items`` of one variant, embedded (in the generated file's item order), each
-    against its ``reference_field`` (``reference_answer``, or ``label`` for a named yes/no set)."""
-    answers = read_answers(run_dir, dataset, variant)
-    answered = [item for item in items if item.id in answers]
-    where = variant_file(data, dataset, variant)
-    references = []
-    for item in answered:
-        reference = getattr(item, reference_field)
-        if not reference:
-            raise DataFormatError(f"{where}: item {item.id!r}: field {reference_field!r} is empty")
-        references.append(reference)
-    if not answered:
-        raise DataFormatError(f"{predictions_file(run_dir, dataset, variant)}: no answers match items in {where}")
-    text = embedders.text
-    return VariantEmbeddings(
-        ids=tuple(item.id for item in answered),
-        image=embedders.image.embed([image_bytes(item.image, f"{where}: item {item.id!r}") for item in answered]),
-        question=text.embed([item.question.encode("utf-8") for item in answered]),
-        answer=text.embed([answers[item.id].encode("utf-8") for item in answered]),
-        reference=text.embed([r.encode("utf-8") for r in references]),
-    )
-
-
-def _predicted_datasets(run_dir: Path) -> dict[str, tuple[str, ...]]:
-    """dataset -> its predicted variants, clean first."""
-    found = predicted_datasets(run_dir)
-    if not found:
-        raise MissingResourceError(f"{predictions_dir(run_dir)}: no predictions (run `robust-mllm evaluate` first)")
-    return found
-
-
-def embed_run(run_dir: Path, data: Path, embedders: Embedders, datasets: Sequence[str] = (),
-              on_variant: Callable[[str], None] | None = None) -> ScopedEmbeddings:
-    """Embed the open-ended datasets of a run (the judge's predicate), or exactly ``datasets``."""
-    by_dataset = _predicted_datasets(run_dir)
-    unknown = [name for name in datasets if name not in by_dataset]
-    if unknown:
-        raise ConfigError(f"{predictions_dir(run_dir)}: no predictions for `datasets` {', '.join(unknown)} "
-                         f"(have {', '.join(by_dataset)})")
-    found: RunEmbeddings = {}
-    closed_form: list[str] = []
-    for dataset, variants in by_dataset.items():
-        if datasets and dataset not in datasets:
-            continue
-        reference_field = "reference_answer"
-        for variant in variants:
-            items = load_items(data, dataset, variant)
-            if variant == variants[0] and not any(is_open_ended(item) for item in items):
-                closed_form.append(dataset)
-                if not datasets:
-                    break  # yes/no data: out of EMID's default scope (no reference answers)
-                reference_field = "label"  # named explicitly: its yes/no labels stand in for references
-            found.setdefault(dataset, {})[variant] = embed_variant(
-                run_dir, data, dataset, variant, items, reference_field, embedders)
-            if on_variant:
-                on_variant(f"{dataset}/{variant}")
-    if not found:
-        raise ConfigError(f"{predictions_dir(run_dir)}: no open-ended dataset (yes/no: {', '.join(closed_form)}); "
-                          "EMID compares answers with reference answers; name a dataset in `datasets` to use "
-                          "its labels as references")
-    return ScopedEmbeddings(found, tuple(closed_form))
 
 
 def _load_given(path: Path, config: EmidConfig) -> ClubEstimator:

@@ -13,9 +13,9 @@ from robustbench_mllm.protocols import get_protocol
 from robustbench_mllm.runners.evaluate.scoring import score_variant, task_of
 from robustbench_mllm.runners.evaluate.shard import Shard, select_items
 from robustbench_mllm.store.layout import variant_file
+from robustbench_mllm.store.manifest import generation_record
 from robustbench_mllm.store.predictions import predicted_variants, read_answers
 from robustbench_mllm.store.results import update_results
-from robustbench_mllm.store.manifest import generation_record
 from robustbench_mllm.store.run_info import run_protocol
 from robustbench_mllm.store.variants import read_labelled_items
 
