@@ -1,4 +1,4 @@
-"""The text a model is sent for an item: the one place that decides it, for ``evaluate``,
+"""The text a model is sent for an item, and its answer budget: the one place that decides them, for ``evaluate``,
 ``represent`` and the lmms-eval export alike.
 
 Yes/no questions get the protocol's POPE suffix (``vittle``: the released POPE question file's
@@ -17,6 +17,9 @@ from robustbench_mllm.protocols import Protocol
 from robustbench_mllm.records import Item, Task
 
 LETTERS = string.ascii_uppercase
+# LLaVA's and Vittle's evaluation scripts cap short answers at 128 new tokens (model_vqa_loader's
+# default) and open-ended ones at 1024 (model_vqa's); both decode greedily (temperature 0)
+DEFAULT_MAX_NEW_TOKENS: dict[Task, int] = {"yes_no": 128, "multiple_choice": 128, "open_ended": 1024}
 
 
 def option_letters(count: int) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_mllm import __version__
-from robustbench_mllm.protocols import get_protocol, protocol_registry
+from robustbench_mllm.protocols import UNRECORDED_PROTOCOL, get_protocol, protocol_registry
 from robustbench_mllm.publish.configs import SPLIT, HubConfig
 from robustbench_mllm.store.manifest import manifest_sha256, read_manifest, recorded_protocol
 from robustbench_mllm.store.published import PublishedFile
@@ -142,7 +142,7 @@ def protocol_record(generated: Path, manifest: dict[str, Any]) -> list[tuple[str
     record = manifest.get("protocol")
     if isinstance(record, Mapping):
         return [(str(k), _shown(v)) for k, v in record.items()]
-    name = recorded_protocol(generated) or "canonical"
+    name = recorded_protocol(generated) or UNRECORDED_PROTOCOL
     rows = [("name", name)]
     if name in protocol_registry:
         rows.append(("version", f"{get_protocol(name).version} (as robust-mllm {__version__} registers it)"))

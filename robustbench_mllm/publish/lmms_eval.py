@@ -22,6 +22,7 @@ from typing import Any
 
 from robustbench_mllm.errors import DataFormatError
 from robustbench_mllm.io_utils import atomic_write_text
+from robustbench_mllm.prompts import DEFAULT_MAX_NEW_TOKENS
 from robustbench_mllm.protocols import Protocol
 from robustbench_mllm.publish import lmms_eval_utils
 from robustbench_mllm.publish.configs import SPLIT, HubConfig, plan_configs
@@ -31,9 +32,7 @@ from robustbench_mllm.store.manifest import read_manifest, resolve_protocol
 
 TEMPLATE_FILE = "_default_template_yaml"
 UTILS_FILE = "utils.py"
-# LLaVA's evaluation scripts: short answers capped at 128 new tokens, open-ended ones at 1024, as
-# ``evaluate`` does (tests/publish ties these to runners.evaluate.scoring.DEFAULT_MAX_NEW_TOKENS)
-MAX_NEW_TOKENS: dict[Task, int] = {"yes_no": 128, "multiple_choice": 128, "open_ended": 1024}
+MAX_NEW_TOKENS = DEFAULT_MAX_NEW_TOKENS  # the budget ``evaluate`` gives each task
 UTILS_PARTS = (
     Part("robustbench_mllm.prompts", ("LETTERS", "option_letters", "multiple_choice_prompt")),
     Part("robustbench_mllm.protocols", ("ChoiceParser",)),

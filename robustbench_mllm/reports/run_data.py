@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_mllm.errors import ConfigError, MissingResourceError
+from robustbench_mllm.protocols import UNRECORDED_PROTOCOL
 from robustbench_mllm.records import VariantSpec
 from robustbench_mllm.store.predictions import predicted_datasets, read_answers
 from robustbench_mllm.store.results import load_results
@@ -40,7 +41,7 @@ class Run:
     results: dict[str, Any]
     data: Path | None  # the generated data the run was evaluated on
     datasets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # dataset -> variants
-    protocol: str = "canonical"  # the benchmark recipe it was evaluated under (run.json)
+    protocol: str = UNRECORDED_PROTOCOL  # the benchmark recipe it was evaluated under (run.json)
 
     def answers(self, dataset: str, variant: str) -> dict[str, str]:
         """``{item id: answer}``; empty when the run has no predictions for the variant."""

@@ -16,7 +16,7 @@ from typing import Any
 from robustbench_mllm import __version__
 from robustbench_mllm.errors import DataFormatError, MissingResourceError
 from robustbench_mllm.io_utils import atomic_write_json, atomic_write_jsonl, read_json, sha256_file
-from robustbench_mllm.protocols import Protocol, get_protocol
+from robustbench_mllm.protocols import UNRECORDED_PROTOCOL, Protocol, get_protocol
 from robustbench_mllm.records import SourceInfo, VariantSpec
 from robustbench_mllm.store.layout import FAILURES, MANIFEST, variant_file
 from robustbench_mllm.store.variants import list_variants, row_count
@@ -31,7 +31,7 @@ def recorded_protocol(data: Path) -> str | None:
     if not path.is_file():
         return None
     parameters = read_json(path).get("parameters") or {}
-    return parameters.get("protocol") or "canonical"
+    return parameters.get("protocol") or UNRECORDED_PROTOCOL
 
 
 def resolve_protocol(data: Path, override: str | None) -> Protocol:

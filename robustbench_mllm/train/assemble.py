@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from robustbench_mllm.errors import DataFormatError, MissingResourceError
 from robustbench_mllm.io_utils import atomic_write_json, read_json
+from robustbench_mllm.models.conversation import IMAGE_PLACEHOLDER, VICUNA_V1_SYSTEM
 from robustbench_mllm.seeding import stable_seed
 
 if TYPE_CHECKING:
@@ -30,12 +31,11 @@ if TYPE_CHECKING:
 
 PROJECTOR_FILE = "mm_projector.safetensors"
 ASSEMBLY_RECORD = "assembled_from.json"
-IMAGE_TOKEN = "<image>"
+IMAGE_TOKEN = IMAGE_PLACEHOLDER
 VISION_FEATURE_LAYER = -2
 # v1 chat template with LLaVA's system message, so `apply_chat_template` gives the training prompt
 V1_CHAT_TEMPLATE = (
-    "{{ 'A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
-    "detailed, and polite answers to the user\\'s questions. ' }}"
+    "{{ '" + VICUNA_V1_SYSTEM.replace("'", "\\'") + " ' }}"
     "{% for message in messages %}{% if message['role'] == 'user' %}{{ 'USER: ' }}"
     "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\\n' }}{% endfor %}"
     "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] }}{% endfor %}"

@@ -16,11 +16,11 @@ import yaml
 from typer.testing import CliRunner
 
 from robustbench_mllm.cli.app import app
-from robustbench_mllm.prompts import prompt_for
+from robustbench_mllm.prompts import DEFAULT_MAX_NEW_TOKENS, prompt_for
 from robustbench_mllm.protocols import get_protocol
 from robustbench_mllm.publish.lmms_eval import MAX_NEW_TOKENS
 from robustbench_mllm.records import Item
-from robustbench_mllm.runners.evaluate.scoring import DEFAULT_MAX_NEW_TOKENS, score_variant, task_of
+from robustbench_mllm.runners.evaluate.scoring import score_variant, task_of
 from robustbench_mllm.store.layout import variant_file
 from robustbench_mllm.store.variants import list_variants, read_labelled_items, read_variant_rows
 

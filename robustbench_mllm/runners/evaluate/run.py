@@ -20,11 +20,11 @@ from robustbench_mllm.errors import ConfigError, DataFormatError, RemoteError
 from robustbench_mllm.imaging import ImageDecodeError, load_rgb
 from robustbench_mllm.models.base import GenerationParams, ModelAdapter, PartialGenerationError
 from robustbench_mllm.models.options import LoadOptions
-from robustbench_mllm.prompts import prompt_for
+from robustbench_mllm.prompts import DEFAULT_MAX_NEW_TOKENS, prompt_for
 from robustbench_mllm.protocols import Protocol, get_protocol
 from robustbench_mllm.records import Item, Prediction, Task
 from robustbench_mllm.runners.evaluate.report import score_run
-from robustbench_mllm.runners.evaluate.scoring import DEFAULT_MAX_NEW_TOKENS, task_of
+from robustbench_mllm.runners.evaluate.scoring import task_of
 from robustbench_mllm.runners.evaluate.shard import Shard, select_items
 from robustbench_mllm.store.layout import RUN_INFO, predictions_file
 from robustbench_mllm.store.locking import folder_lock

@@ -18,10 +18,6 @@ from robustbench_mllm.metrics.pope import yes_no_report
 from robustbench_mllm.protocols import Protocol
 from robustbench_mllm.records import Item, Task
 
-# LLaVA's and Vittle's evaluation scripts cap short answers at 128 new tokens (model_vqa_loader's
-# default) and open-ended ones at 1024 (model_vqa's); both decode greedily (temperature 0)
-DEFAULT_MAX_NEW_TOKENS: dict[Task, int] = {"yes_no": 128, "multiple_choice": 128, "open_ended": 1024}
-
 
 def task_of(items: Sequence[Item], where: str) -> Task:
     labels = {item.label.strip() for item in items}
